@@ -1,0 +1,1 @@
+"""Components of the HPC platform; each module holds one ComponentResource."""

@@ -1,0 +1,50 @@
+"""Config problems as one-line messages: `<file>: <key path>: <message>`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Level = Literal["ERROR", "WARNING", "INFO"]
+Loc = tuple[str | int, ...]
+
+# Fields of the root model that live outside the `hpc` namespace in the stack file.
+_ROOT_KEYS = {"region": "aws:region"}
+
+
+def key_path(loc: Loc) -> str:
+    """('cluster', 'queues', 2, 'name') → `hpc:cluster.queues[2].name`."""
+    if not loc:
+        return "hpc"
+    head, *rest = loc
+    text = _ROOT_KEYS.get(str(head), f"hpc:{head}")
+    for part in rest:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a validator found: where (a key path in the schema), what, and how bad."""
+
+    loc: Loc
+    message: str
+    level: Level = "ERROR"
+
+    def render(self, source: str) -> str:
+        prefix = "" if self.level == "ERROR" else f"{self.level.lower()}: "
+        return f"{source}: {key_path(self.loc)}: {prefix}{self.message}"
+
+
+class ConfigError(Exception):
+    """The stack config is invalid. `str()` is one line per problem, nothing else."""
+
+    def __init__(self, source: str, findings: Sequence[Finding]):
+        self.source = source
+        self.findings = list(findings)
+        super().__init__("\n".join(f.render(source) for f in self.findings))
+
+    @property
+    def lines(self) -> list[str]:
+        return [f.render(self.source) for f in self.findings]

@@ -1,0 +1,525 @@
+"""Stack configuration schema.
+
+Field-level rules (types, ranges, literals, patterns) live here, on the fields. Rules that need
+several fields or the instance catalog are named validators in `validators.py`, run after this
+schema has parsed: the same split as ParallelCluster's schema → config → validators.
+
+Every default below is the value used when the key is omitted from the stack file; each field's
+description says what that means for the deployed environment. The stack files set only what
+differs from these defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+# ---------------------------------------------------------------------------------------------
+# AWS and ParallelCluster limits. One place: validators, renderer and policies read them here.
+# ---------------------------------------------------------------------------------------------
+PCLUSTER_MAX_QUEUES = 50
+PCLUSTER_MAX_COMPUTE_RESOURCES = 50
+PCLUSTER_CLUSTER_NAME_MAX = 60
+PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING = 40
+PCLUSTER_SLURM_NAME_PATTERN = r"^[a-z][a-z0-9\-]*$"
+PCLUSTER_SLURM_NAME_MAX = 25
+PCLUSTER_CLUSTER_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9-]*$"
+PCLUSTER_DEFAULT_VERSION = "3.16.1"
+
+LUSTRE_SCRATCH_2 = "SCRATCH_2"
+LUSTRE_PERSISTENT_2 = "PERSISTENT_2"
+# SCRATCH_2 and PERSISTENT_2 (SSD): 1200 GiB, 2400 GiB, then any multiple of 2400 GiB.
+LUSTRE_CAPACITY_FIRST_STEPS_GIB = (1200, 2400)
+LUSTRE_CAPACITY_INCREMENT_GIB = 2400
+LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB = 200
+LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB = (125, 250, 500, 1000)
+LUSTRE_MAX_BACKUP_RETENTION_DAYS = 90
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+CLOUDWATCH_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+# S3 refuses transitions to STANDARD_IA / ONEZONE_IA before 30 days.
+S3_MIN_DAYS_BEFORE_IA = 30
+
+DEFAULT_INTERFACE_ENDPOINTS = (
+    "ec2",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "logs",
+    "monitoring",
+    "sts",
+)
+# NIST SP 800-171 asks that CUI be identified; these are the labels this platform accepts.
+DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "cui", "restricted")
+COMPLIANCE_FRAMEWORKS = ("NIST-800-171", "HIPAA", "ITAR", "FedRAMP-Moderate", "none")
+# Tag keys every taggable resource carries (values come from `ComplianceConfig`).
+REQUIRED_TAG_KEYS = (
+    "Environment",
+    "Owner",
+    "CostCenter",
+    "ResearchGroup",
+    "DataClassification",
+    "ComplianceFrameworks",
+    "ManagedBy",
+)
+
+SlurmName = Annotated[
+    str,
+    StringConstraints(pattern=PCLUSTER_SLURM_NAME_PATTERN, max_length=PCLUSTER_SLURM_NAME_MAX),
+]
+AzName = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")]
+InstanceTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+S3Prefix = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9!_.*'()/-]*$", max_length=900)]
+
+
+class Model(BaseModel):
+    """Base for every config model: unknown keys are errors (they are usually typos)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+def _network(value: object) -> object:
+    # Pydantic's IPv4Network parses strictly (host bits set → error); keep strings in the model.
+    if isinstance(value, str):
+        try:
+            ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 CIDR block ({exc})") from None
+    return value
+
+
+Cidr = Annotated[str, Field(min_length=9, max_length=18)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------------------------
+class SubnetTiers(Model):
+    """One CIDR block per availability zone for each tier, in `availability_zones` order."""
+
+    public: list[Cidr] = Field(min_length=1)
+    """Public subnets: NAT gateways and nothing else."""
+    private: list[Cidr] = Field(min_length=1)
+    """Private subnets: head node, login nodes, EFS mount targets, VPC interface endpoints."""
+    compute: list[Cidr] = Field(min_length=1)
+    """Compute subnets: Slurm compute nodes. Size them for max nodes × network interfaces."""
+    storage: list[Cidr] = Field(min_length=1)
+    """Storage subnets: FSx for Lustre (the first one is used; Lustre lives in one AZ)."""
+
+    @field_validator("public", "private", "compute", "storage")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _network(value)
+        return values
+
+    def tier(self, name: str) -> list[str]:
+        return list(getattr(self, name))
+
+
+SUBNET_TIERS = ("public", "private", "compute", "storage")
+
+
+class FlowLogsConfig(Model):
+    enabled: bool = True
+    """VPC flow logs to a KMS-encrypted CloudWatch log group. NIST 800-171 3.3.1 wants them on."""
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    retention_days: int = 365
+    """Log group retention; must be a value CloudWatch accepts."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _cloudwatch_retention(value)
+
+
+def _cloudwatch_retention(value: int) -> int:
+    if value not in CLOUDWATCH_RETENTION_DAYS:
+        allowed = ", ".join(str(v) for v in CLOUDWATCH_RETENTION_DAYS)
+        raise ValueError(f"{value} is not a CloudWatch Logs retention period; use one of {allowed}")
+    return value
+
+
+class NetworkConfig(Model):
+    vpc_cidr: Cidr = "10.0.0.0/16"
+    """The VPC's primary IPv4 block; every subnet must sit inside it."""
+    availability_zones: list[AzName] = Field(min_length=1, max_length=6)
+    """AZs the VPC spans, in order. EFA queues are placed in the first AZ that offers their types."""
+    subnets: SubnetTiers
+    nat_gateways: Literal["none", "single", "one_per_az"] = "single"
+    """`single` is cheap (dev); `one_per_az` survives an AZ outage (prod)."""
+    interface_endpoints: list[str] = Field(default_factory=lambda: list(DEFAULT_INTERFACE_ENDPOINTS))
+    """Interface endpoints (private DNS on) so nodes reach AWS APIs without the NAT."""
+    enable_s3_gateway_endpoint: bool = True
+    """Free S3 gateway endpoint: FSx data repository and bootstrap traffic stay off the NAT."""
+    flow_logs: FlowLogsConfig = FlowLogsConfig()
+    ssh_ingress_cidrs: list[Cidr] = Field(default_factory=list)
+    """CIDRs allowed to SSH to the head node. Empty (default): no SSH at all, use SSM."""
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        _network(value)
+        prefix = ipaddress.IPv4Network(value).prefixlen
+        if not 16 <= prefix <= 28:
+            raise ValueError(f"a VPC CIDR block must be between /16 and /28, not /{prefix}")
+        return value
+
+    @field_validator("ssh_ingress_cidrs")
+    @classmethod
+    def _ssh(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _network(value)
+        return values
+
+    @field_validator("interface_endpoints")
+    @classmethod
+    def _endpoints(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value or not all(c.isalnum() or c in "-." for c in value):
+                raise ValueError(f"{value!r} is not an AWS service name (e.g. 'ssm', 'ecr.api')")
+        if len(set(values)) != len(values):
+            raise ValueError("interface endpoints are listed more than once")
+        return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+# ---------------------------------------------------------------------------------------------
+class ScratchLustreConfig(Model):
+    enabled: bool = True
+    enable_customer_kms_key: bool = False
+    """Must stay false: SCRATCH_2 is always encrypted with an AWS-owned key."""
+    capacity_gib: int = Field(default=1200, gt=0)
+    """SCRATCH_2 size: 1200, 2400, then multiples of 2400 GiB. Baseline 200 MB/s per TiB."""
+    data_compression: Literal["LZ4", "NONE"] = "LZ4"
+    import_path: S3Prefix | None = None
+    """Prefix of the data bucket to lazy-load from (SCRATCH_2 has no data repository associations)."""
+    export_path: S3Prefix | None = None
+    """Prefix of the data bucket to export to; requires `import_path`."""
+
+
+RepositoryEvent = Literal["NEW", "CHANGED", "DELETED"]
+REPOSITORY_EVENTS: tuple[RepositoryEvent, ...] = ("NEW", "CHANGED", "DELETED")
+
+
+class DataRepositoryAssociationConfig(Model):
+    file_system_path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$", max_length=4096)]
+    """Lustre path the bucket prefix appears at, e.g. `/projects`."""
+    bucket_prefix: S3Prefix = ""
+    """Prefix in the data bucket (empty: the whole bucket)."""
+    import_events: list[RepositoryEvent] = Field(default_factory=lambda: list(REPOSITORY_EVENTS))
+    """S3 changes Lustre picks up automatically; empty: none (import by hand)."""
+    export_events: list[RepositoryEvent] = Field(default_factory=lambda: list(REPOSITORY_EVENTS))
+    """Lustre changes written back to S3 automatically; empty: read-only association."""
+    batch_import_metadata_on_create: bool = True
+
+
+class PersistentLustreConfig(Model):
+    enabled: bool = True
+    capacity_gib: int = Field(default=1200, gt=0)
+    """PERSISTENT_2 size: 1200, 2400, then multiples of 2400 GiB."""
+    throughput_mbps_per_tib: int = 250
+    """Baseline throughput per TiB of storage: 125, 250, 500 or 1000 MB/s/TiB."""
+    data_compression: Literal["LZ4", "NONE"] = "LZ4"
+    enable_customer_kms_key: bool = True
+    """Encrypt with a customer-managed KMS key (rotation on) instead of the AWS-owned key."""
+    automatic_backup_retention_days: int = Field(default=7, ge=0, le=LUSTRE_MAX_BACKUP_RETENTION_DAYS)
+    """Daily backups kept this many days; 0 turns backups off."""
+    root_squash: Annotated[str, StringConstraints(pattern=r"^\d+:\d+$")] | None = None
+    """`UID:GID` root is squashed to (e.g. `65534:65534`); omitted: root is not squashed."""
+    data_repository_associations: list[DataRepositoryAssociationConfig] = Field(default_factory=list)
+
+
+class LifecycleConfig(Model):
+    """S3 tiers: hot (STANDARD) → warm (STANDARD_IA) → cold (GLACIER_IR) → archive (DEEP_ARCHIVE)."""
+
+    enable_intelligent_tiering: bool = True
+    """Objects move into INTELLIGENT_TIERING on day 0 and its archive tiers, instead of fixed days."""
+    warm_after_days: int | None = Field(default=None, ge=S3_MIN_DAYS_BEFORE_IA)
+    """Days to STANDARD_IA (≥ 30). Only used without intelligent tiering."""
+    cold_after_days: int | None = Field(default=90, ge=1)
+    """Days to GLACIER_IR (with intelligent tiering: to its Archive Access tier, ≥ 90)."""
+    archive_after_days: int | None = Field(default=365, ge=1)
+    """Days to DEEP_ARCHIVE (with intelligent tiering: Deep Archive Access tier, ≥ 180)."""
+    noncurrent_version_expiration_days: int = Field(default=90, ge=1)
+    """Old object versions are deleted after this many days."""
+    abort_incomplete_multipart_days: int = Field(default=7, ge=1)
+
+
+class DataBucketConfig(Model):
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    enable_access_logging: bool = True
+    """Server access logs to a separate, encrypted log bucket."""
+    force_destroy: bool = False
+    """Allow `pulumi destroy` to delete a non-empty bucket. Never in prod."""
+
+
+class EfsHomeConfig(Model):
+    enabled: bool = True
+    throughput_mode: Literal["elastic", "bursting"] = "elastic"
+    performance_mode: Literal["generalPurpose", "maxIO"] = "generalPurpose"
+    transition_to_ia: Literal[
+        "AFTER_1_DAY",
+        "AFTER_7_DAYS",
+        "AFTER_14_DAYS",
+        "AFTER_30_DAYS",
+        "AFTER_60_DAYS",
+        "AFTER_90_DAYS",
+        "AFTER_180_DAYS",
+        "AFTER_270_DAYS",
+        "AFTER_365_DAYS",
+    ] = "AFTER_30_DAYS"
+    enable_backup: bool = True
+    """AWS Backup policy on the file system (daily, 35 days)."""
+
+
+class StorageConfig(Model):
+    scratch: ScratchLustreConfig = ScratchLustreConfig()
+    persistent: PersistentLustreConfig = PersistentLustreConfig()
+    data_bucket: DataBucketConfig = DataBucketConfig()
+    efs_home: EfsHomeConfig = EfsHomeConfig()
+    target_aggregate_throughput_gbps: float | None = Field(default=None, gt=0)
+    """What the design promises across both Lustre file systems; the plan shows it beside the
+    baseline the capacity and throughput settings actually give."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Cluster
+# ---------------------------------------------------------------------------------------------
+class ComputeResourceConfig(Model):
+    name: SlurmName
+    instance_type: InstanceTypeName
+    min_count: int = Field(default=0, ge=0)
+    """Nodes kept running (0: scale to zero when idle)."""
+    max_count: int = Field(default=10, ge=1)
+    disable_hyperthreading: bool = True
+    """One thread per core: the usual choice for MPI and floating-point codes."""
+    enable_efa: bool | None = None
+    """Defaults to the queue's `enable_efa`."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_default(cls, value: str) -> str:
+        return _not_reserved(value)
+
+
+def _not_reserved(value: str) -> str:
+    if value == "default":
+        raise ValueError("'default' is reserved by ParallelCluster; choose another name")
+    return value
+
+
+QueuePurpose = Literal["compute", "memory", "gpu", "debug"]
+
+
+class QueueConfig(Model):
+    name: SlurmName
+    purpose: QueuePurpose = "compute"
+    capacity_type: Literal["ONDEMAND", "SPOT"] = "ONDEMAND"
+    """ParallelCluster chooses Spot or On-Demand per queue: split a workload across a SPOT and
+    an ONDEMAND queue to reach a Spot share."""
+    allocation_strategy: Literal["lowest-price", "capacity-optimized", "price-capacity-optimized"] | None = (
+        None
+    )
+    """Spot/On-Demand allocation strategy; omitted: lowest-price (On-Demand), price-capacity-optimized (Spot)."""
+    enable_efa: bool = False
+    """EFA on every node; the queue then runs in one subnet in one AZ with a cluster placement group."""
+    availability_zone: AzName | None = None
+    """Pin the queue to one AZ. Omitted: EFA queues take the first configured AZ offering all their
+    instance types; other queues span every configured AZ that offers them."""
+    compute_resources: list[ComputeResourceConfig] = Field(min_length=1)
+    job_exclusive_allocation: bool | None = None
+    """Whole nodes per job; defaults to true on EFA queues."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_default(cls, value: str) -> str:
+        return _not_reserved(value)
+
+
+class HeadNodeConfig(Model):
+    instance_type: InstanceTypeName = "c6i.2xlarge"
+    root_volume_gib: int = Field(default=100, ge=40, le=16384)
+    ssh_key_name: str | None = None
+    """EC2 key pair for SSH; omitted: access through SSM Session Manager only."""
+
+
+class FairShareConfig(Model):
+    enabled: bool = True
+    """Slurm multifactor priority with fair-share (needs accounting)."""
+    priority_weight_fairshare: int = Field(default=10000, ge=0)
+    priority_weight_age: int = Field(default=1000, ge=0)
+    priority_weight_job_size: int = Field(default=500, ge=0)
+    priority_decay_half_life_days: int = Field(default=7, ge=1, le=365)
+
+
+class AccountingConfig(Model):
+    enabled: bool = True
+    """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database."""
+    min_capacity_acu: float = Field(default=0.5, ge=0.5, le=256)
+    max_capacity_acu: float = Field(default=2, ge=1, le=256)
+    existing_password_secret_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
+    )
+    """Use an existing Secrets Manager secret for the password; omitted: one is generated."""
+
+
+class SlurmConfig(Model):
+    scaledown_idletime_minutes: int = Field(default=10, ge=1, le=1440)
+    queue_update_strategy: Literal["COMPUTE_FLEET_STOP", "DRAIN", "TERMINATE"] = "DRAIN"
+    """How queue changes roll out; DRAIN lets running jobs finish."""
+    enable_memory_based_scheduling: bool = True
+    accounting: AccountingConfig = AccountingConfig()
+    fair_share: FairShareConfig = FairShareConfig()
+
+
+class SpotConfig(Model):
+    min_share: float = Field(default=0.70, ge=0, le=1)
+    """Target share of Spot-eligible max vCPUs that runs on Spot. Instance types AWS does not
+    sell as Spot (hpc6a, hpc7a) are left out of the ratio."""
+
+
+class ParallelClusterApiConfig(Model):
+    mode: Literal["deploy", "existing"] = "deploy"
+    """`deploy`: the official ParallelCluster API CloudFormation stack of the pinned version;
+    `existing`: call `endpoint`."""
+    endpoint: Annotated[str, StringConstraints(pattern=r"^https://")] | None = None
+    dryrun_on_preview: bool = True
+    """Ask the API to validate the cluster config (dry run) during `pulumi preview`."""
+    allow_fleet_stop: bool = False
+    """Let `pulumi up` stop the compute fleet when an update needs it. Off: such updates fail
+    with instructions instead of killing running jobs."""
+    create_timeout_minutes: int = Field(default=60, ge=5, le=360)
+    update_timeout_minutes: int = Field(default=60, ge=5, le=360)
+    delete_timeout_minutes: int = Field(default=45, ge=5, le=360)
+    retain_on_delete: bool = False
+    """Leave the cluster running when the Pulumi resource is deleted."""
+
+
+class ClusterConfig(Model):
+    name: Annotated[
+        str, StringConstraints(pattern=PCLUSTER_CLUSTER_NAME_PATTERN, max_length=PCLUSTER_CLUSTER_NAME_MAX)
+    ]
+    parallelcluster_version: Annotated[str, StringConstraints(pattern=r"^3\.\d+\.\d+$")] = (
+        PCLUSTER_DEFAULT_VERSION
+    )
+    """Changing it replaces the cluster: ParallelCluster refuses updates across versions."""
+    os: Literal["alinux2023", "alinux2", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9"] = (
+        "alinux2023"
+    )
+    head_node: HeadNodeConfig = HeadNodeConfig()
+    slurm: SlurmConfig = SlurmConfig()
+    spot: SpotConfig = SpotConfig()
+    max_total_nodes: int = Field(default=1000, ge=1)
+    """Upper bound on the sum of every compute resource's max_count (a cost and quota guard)."""
+    queues: list[QueueConfig] = Field(min_length=1)
+    api: ParallelClusterApiConfig = ParallelClusterApiConfig()
+
+
+# ---------------------------------------------------------------------------------------------
+# Observability and compliance
+# ---------------------------------------------------------------------------------------------
+class AlarmThresholds(Model):
+    fsx_free_capacity_percent: float = Field(default=10, gt=0, lt=100)
+    """Alarm when a Lustre file system has less than this share free."""
+    queue_pending_jobs: int = Field(default=500, ge=1)
+    head_node_cpu_percent: float = Field(default=90, gt=0, le=100)
+    spot_interruptions_per_hour: int = Field(default=20, ge=1)
+
+
+class BudgetConfig(Model):
+    monthly_limit_usd: float = Field(gt=0)
+    alert_thresholds_percent: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
+    per_research_group: dict[str, float] = Field(default_factory=dict)
+    """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month)."""
+
+
+class ObservabilityConfig(Model):
+    notification_emails: list[Email] = Field(default_factory=list)
+    alarm_thresholds: AlarmThresholds = AlarmThresholds()
+    budget: BudgetConfig | None = None
+    enable_managed_prometheus: bool = False
+    enable_managed_grafana: bool = False
+    log_retention_days: int = 90
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _cloudwatch_retention(value)
+
+
+TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
+
+
+class ComplianceConfig(Model):
+    frameworks: list[Literal[COMPLIANCE_FRAMEWORKS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["NIST-800-171"], min_length=1
+    )
+    data_classification: Literal[DATA_CLASSIFICATIONS]  # type: ignore[valid-type]
+    owner: Email
+    cost_center: TagValue
+    research_group: TagValue
+    extra_tags: dict[str, TagValue] = Field(default_factory=dict)
+
+    def tags(self, environment: str) -> dict[str, str]:
+        """The tags every taggable resource carries."""
+        tags = {
+            "Environment": environment,
+            "Owner": self.owner,
+            "CostCenter": self.cost_center,
+            "ResearchGroup": self.research_group,
+            "DataClassification": self.data_classification,
+            "ComplianceFrameworks": "+".join(self.frameworks),
+            "ManagedBy": "pulumi:hpc-platform",
+        }
+        return {**self.extra_tags, **tags}
+
+
+# ---------------------------------------------------------------------------------------------
+# The stack
+# ---------------------------------------------------------------------------------------------
+class StackConfig(Model):
+    """Everything one stack file configures. Keys live under the `hpc` namespace; `region` is
+    `aws:region`."""
+
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    environment: Literal["dev", "staging", "prod"]
+    network: NetworkConfig
+    storage: StorageConfig = StorageConfig()
+    cluster: ClusterConfig
+    observability: ObservabilityConfig = ObservabilityConfig()
+    compliance: ComplianceConfig
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.compliance.tags(self.environment)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,41 @@
+"""Offline plans: the real program under Pulumi's mock engine, no credentials needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpc_platform.config import LoadedConfig, load_stack_file
+from hpc_platform.config.loader import read_stack_file
+from hpc_platform.offline.engine import Plan, PlannedResource, run_offline
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    plan: Plan
+    loaded: LoadedConfig
+
+
+def stack_name_for(path: Path) -> str:
+    """`Pulumi.prod.yaml` → `prod`; any other file name → its stem."""
+    name = path.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2:
+        return name.split(".", 1)[1].rsplit(".", 1)[0]
+    return path.stem
+
+
+def plan_stack_file(path: Path) -> StackPlan:
+    """Validate the stack file (raising `ConfigError`), then plan it."""
+    from hpc_platform.program import program
+
+    loaded = load_stack_file(path)
+    plan = run_offline(
+        program,
+        stack=stack_name_for(path),
+        config=read_stack_file(path),
+        region=loaded.config.region,
+    )
+    return StackPlan(plan, loaded)
+
+
+__all__ = ["Plan", "PlannedResource", "StackPlan", "plan_stack_file", "run_offline", "stack_name_for"]

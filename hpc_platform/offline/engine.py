@@ -1,0 +1,201 @@
+"""Run the real program under Pulumi's mock engine and capture what it would register.
+
+The program function is the one `__main__.py` runs under the real engine; only the resource
+monitor is replaced. The monitor subclass below reaches into `pulumi.runtime.mocks` internals
+(`MockMonitor`, `_resolve_callbacks`, the `ROOT` context variable), which is why `pulumi` is pinned
+exactly and `tests/test_pins.py` fails when the pin moves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+from hpc_platform.offline.mocks import PlanMocks
+
+PROJECT = "hpc-platform"
+SECRET_PLACEHOLDER = "[secret]"
+UNKNOWN_PLACEHOLDER = "[unknown]"
+
+
+@dataclass
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    remote: bool
+    provider: str | None
+    id: str | None
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": plain(self.inputs),
+        }
+
+
+@dataclass
+class Plan:
+    stack: str
+    project: str
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": plain(self.outputs),
+        }
+
+    def of_type(self, token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == token]
+
+    def children_of(self, urn: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def by_name(self, name: str) -> PlannedResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources are named {name!r}")
+        return matches[0]
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe copy: secrets masked, unknowns marked, resource references as URNs."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return SECRET_PLACEHOLDER
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value is rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN_PLACEHOLDER
+    if isinstance(value, pulumi.Resource):
+        return getattr(value, "_plan_urn", None) or f"[resource {type(value).__name__}]"
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class CapturingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, plus: it runs resource and stack transforms (as the engine does) and
+    records every registration with its parent, provider and custom/remote flags."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.planned: list[PlannedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.stack_urn: str | None = None
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = urn
+            return super().RegisterResource(request)
+        _ensure_event_loop()
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        transforms = pulumi_mocks._resolve_callbacks(request.transforms) + self._stack_transforms
+        if transforms:
+            inputs = self._transform(request, inputs, transforms)
+            request.object.CopyFrom(_sync_await(rpc.serialize_properties(inputs, {})))
+        response = super().RegisterResource(request)
+        state = self.resources[response.urn].state
+        self.planned.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=bool(request.custom),
+                remote=bool(request.remote),
+                provider=request.provider or None,
+                id=response.id or None,
+                inputs=inputs,
+                outputs=dict(state),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+            )
+        )
+        return response
+
+    def _transform(self, request: Any, inputs: dict[str, Any], transforms: list[Any]) -> dict[str, Any]:
+        for transform in transforms:
+            args = pulumi.ResourceTransformArgs(
+                custom=bool(request.custom),
+                type_=request.type,
+                name=request.name,
+                props=inputs,
+                opts=pulumi.ResourceOptions(),
+            )
+            result = transform(args)
+            if hasattr(result, "__await__"):
+                result = _sync_await(result)
+            if result is not None:
+                inputs = dict(result.props)
+        return inputs
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.stack_urn:
+            _ensure_event_loop()
+            self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)
+
+
+def run_offline(
+    program: Callable[[], None],
+    stack: str,
+    config: dict[str, Any],
+    region: str,
+    preview: bool = True,
+) -> Plan:
+    """Run `program` for `stack` with the given stack-file config (`{'hpc:network': {...}}`).
+
+    Config values are passed to Pulumi the way the CLI passes them: objects as JSON strings.
+    """
+    mocks = PlanMocks(region)
+    monitor = CapturingMonitor(mocks)
+    pulumi.runtime.set_all_config(
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()},
+        [],
+    )
+    settings.ROOT.set(None)
+    settings.configure(
+        pulumi_mocks.MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=pulumi_mocks.MockEngine(logging.getLogger("hpc_platform.offline")),
+            project=PROJECT,
+            stack=stack,
+            dry_run=preview,
+            organization="organization",
+            callbacks=None,
+        )
+    )
+    try:
+        _sync_await(run_in_stack(program))
+    finally:
+        settings.ROOT.set(None)
+        pulumi.runtime.set_all_config({}, [])
+    plan = Plan(stack=stack, project=PROJECT, resources=monitor.planned, outputs=monitor.stack_outputs)
+    return plan

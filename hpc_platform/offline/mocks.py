@@ -1,0 +1,198 @@
+"""What AWS would answer, closely enough for a plan: realistic ids, ARNs and computed outputs.
+
+Ids are derived from the resource's URN, so a plan of the same program is the same every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+MOCK_ACCOUNT_ID = "123456789012"
+
+Outputs = dict[str, Any]
+
+
+def digest(seed: str, length: int = 17) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+# type token → (id prefix or None to use the name, ARN service, ARN resource template)
+_ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
+    "aws:ec2/vpc:Vpc": ("vpc-", "ec2", "vpc/{id}"),
+    "aws:ec2/subnet:Subnet": ("subnet-", "ec2", "subnet/{id}"),
+    "aws:ec2/securityGroup:SecurityGroup": ("sg-", "ec2", "security-group/{id}"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("sgr-", "ec2", "security-group-rule/{id}"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("sgr-", "ec2", "security-group-rule/{id}"),
+    "aws:ec2/internetGateway:InternetGateway": ("igw-", "ec2", "internet-gateway/{id}"),
+    "aws:ec2/natGateway:NatGateway": ("nat-", "ec2", "natgateway/{id}"),
+    "aws:ec2/eip:Eip": ("eipalloc-", "ec2", "elastic-ip/{id}"),
+    "aws:ec2/routeTable:RouteTable": ("rtb-", "ec2", "route-table/{id}"),
+    "aws:ec2/placementGroup:PlacementGroup": (None, "ec2", "placement-group/{id}"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce-", "ec2", "vpc-endpoint/{id}"),
+    "aws:ec2/flowLog:FlowLog": ("fl-", "ec2", "vpc-flow-log/{id}"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("lt-", "ec2", "launch-template/{id}"),
+    "aws:fsx/lustreFileSystem:LustreFileSystem": ("fs-", "fsx", "file-system/{id}"),
+    "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": ("dra-", "fsx", "association/{id}"),
+    "aws:efs/fileSystem:FileSystem": ("fs-", "elasticfilesystem", "file-system/{id}"),
+    "aws:efs/accessPoint:AccessPoint": ("fsap-", "elasticfilesystem", "access-point/{id}"),
+    "aws:efs/mountTarget:MountTarget": ("fsmt-", "elasticfilesystem", "mount-target/{id}"),
+    "aws:kms/key:Key": ("", "kms", "key/{id}"),
+    "aws:kms/alias:Alias": (None, "kms", "{id}"),
+    "aws:cloudwatch/logGroup:LogGroup": (None, "logs", "log-group:{id}"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (None, "cloudwatch", "alarm:{id}"),
+    "aws:cloudwatch/dashboard:Dashboard": (None, "cloudwatch", "dashboard/{id}"),
+    "aws:sns/topic:Topic": (None, "sns", "{id}"),
+    "aws:iam/role:Role": (None, "iam", "role/{id}"),
+    "aws:iam/policy:Policy": (None, "iam", "policy/{id}"),
+    "aws:iam/instanceProfile:InstanceProfile": (None, "iam", "instance-profile/{id}"),
+    "aws:secretsmanager/secret:Secret": (None, "secretsmanager", "secret:{id}-AbCdEf"),
+    "aws:rds/cluster:Cluster": (None, "rds", "cluster:{id}"),
+    "aws:rds/clusterInstance:ClusterInstance": (None, "rds", "db:{id}"),
+    "aws:rds/subnetGroup:SubnetGroup": (None, "rds", "subgrp:{id}"),
+    "aws:s3/bucket:Bucket": (None, "s3", "{id}"),
+    "aws:s3/bucketV2:BucketV2": (None, "s3", "{id}"),
+    "aws:budgets/budget:Budget": (None, "budgets", "budget/{id}"),
+    "aws:amp/workspace:Workspace": ("ws-", "aps", "workspace/{id}"),
+    "aws:grafana/workspace:Workspace": ("g-", "grafana", "/workspaces/{id}"),
+    "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/" + "0" * 8),
+}
+
+# Services whose ARNs carry no region (global services).
+_GLOBAL_SERVICES = {"iam", "s3", "budgets"}
+
+
+def _physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
+    for key in ("name", "bucket", "clusterIdentifier", "identifier", "stackName"):
+        value = args.inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return f"{args.name}-{digest(args.name, 7)}"
+
+
+def _arn(service: str, region: str, resource: str) -> str:
+    if service == "s3":
+        return f"arn:aws:s3:::{resource}"
+    where = "" if service in _GLOBAL_SERVICES else region
+    account = "" if service == "s3" else MOCK_ACCOUNT_ID
+    return f"arn:aws:{service}:{where}:{account}:{resource}"
+
+
+def _fsx_outputs(resource_id: str, inputs: dict[str, Any], region: str) -> Outputs:
+    return {
+        "dnsName": f"{resource_id}.fsx.{region}.amazonaws.com",
+        "mountName": digest(resource_id, 8),
+        "networkInterfaceIds": [f"eni-{digest(resource_id + str(i))}" for i in range(2)],
+        "vpcId": f"vpc-{digest('vpc')}",
+        "ownerId": MOCK_ACCOUNT_ID,
+    }
+
+
+def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: str) -> Outputs:
+    """Computed outputs the real provider returns and this program reads."""
+    if token == "aws:ec2/vpc:Vpc":
+        return {
+            "defaultSecurityGroupId": f"sg-{digest(resource_id + 'default')}",
+            "mainRouteTableId": f"rtb-{digest(resource_id + 'main')}",
+        }
+    if token == "aws:fsx/lustreFileSystem:LustreFileSystem":
+        return _fsx_outputs(resource_id, inputs, region)
+    if token == "aws:efs/fileSystem:FileSystem":
+        return {"dnsName": f"{resource_id}.efs.{region}.amazonaws.com"}
+    if token == "aws:kms/key:Key":
+        return {"keyId": resource_id}
+    if token in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+        return {
+            "bucket": resource_id,
+            "bucketDomainName": f"{resource_id}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{resource_id}.s3.{region}.amazonaws.com",
+        }
+    if token == "aws:rds/cluster:Cluster":
+        return {
+            "endpoint": f"{resource_id}.cluster-{digest(resource_id, 12)}.{region}.rds.amazonaws.com",
+            "port": 3306,
+        }
+    if token == "aws:sns/topic:Topic":
+        return {"name": resource_id}
+    if token == "aws:iam/role:Role":
+        return {"uniqueId": "AROA" + digest(resource_id, 17).upper()}
+    if token == "aws:cloudformation/stack:Stack":
+        return {
+            "outputs": {
+                "ParallelClusterApiInvokeUrl": f"https://{digest(resource_id, 10)}.execute-api.{region}.amazonaws.com/prod"
+            }
+        }
+    return {}
+
+
+def _awsx_vpc_outputs(args: pulumi.runtime.MockResourceArgs, region: str) -> Outputs:
+    """The shape of awsx.ec2.Vpc's outputs, for programs that use it as a remote component."""
+    azs = args.inputs.get("availabilityZoneNames") or [f"{region}a", f"{region}b"]
+    specs = args.inputs.get("subnetSpecs") or [{"type": "Public"}, {"type": "Private"}]
+    ids: dict[str, list[str]] = {"Public": [], "Private": [], "Isolated": []}
+    for spec in specs:
+        for az in azs:
+            ids.setdefault(spec["type"], []).append(f"subnet-{digest(f'{args.name}{spec}{az}')}")
+    return {
+        "vpcId": f"vpc-{digest(args.name)}",
+        "publicSubnetIds": ids["Public"],
+        "privateSubnetIds": ids["Private"],
+        "isolatedSubnetIds": ids["Isolated"],
+        "natGateways": [],
+        "routeTables": [],
+        "subnetLayout": [dict(spec) for spec in specs],
+    }
+
+
+# remote component type → builder of the outputs its provider would return
+REMOTE_COMPONENT_OUTPUTS: dict[str, Callable[[pulumi.runtime.MockResourceArgs, str], Outputs]] = {
+    "awsx:ec2:Vpc": _awsx_vpc_outputs,
+}
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str):
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, Outputs]:
+        if not args.custom:
+            builder = REMOTE_COMPONENT_OUTPUTS.get(args.typ)
+            return (None, builder(args, self.region) if builder else {})
+        prefix, service, arn_template = _ID_AND_ARN.get(args.typ, ("", "", ""))
+        if prefix is None:
+            resource_id = _physical_name(args)
+        elif args.typ == "aws:kms/key:Key":
+            seed = digest(args.name, 32)
+            resource_id = f"{seed[:8]}-{seed[8:12]}-{seed[12:16]}-{seed[16:20]}-{seed[20:32]}"
+        else:
+            resource_id = f"{prefix or args.typ.rsplit(':', 1)[-1].lower() + '-'}{digest(args.name)}"
+        outputs: Outputs = dict(args.inputs)
+        if arn_template:
+            outputs["arn"] = _arn(service, self.region, arn_template.format(id=resource_id))
+        outputs.update(_type_outputs(args.typ, resource_id, args.inputs, self.region))
+        if isinstance(args.inputs.get("tags"), dict):
+            outputs["tagsAll"] = dict(args.inputs["tags"])
+        return resource_id, outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[Outputs, list[tuple[str, str]] | None]:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": MOCK_ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/plan",
+                "userId": "AIDAPLAN",
+                "id": MOCK_ACCOUNT_ID,
+            }, None
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}, None
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+        if token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {
+                "json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})
+            }, None
+        return {}, None

@@ -1,0 +1,35 @@
+"""The Pulumi program: one function that the real engine, the offline engine and the
+Automation API all run.
+
+It reads and validates the stack config before declaring anything, registers the compliance-tag
+transform, then declares the components in dependency order and exports their outputs.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from hpc_platform.config import ConfigError, LoadedConfig, load_pulumi_config
+from hpc_platform.tagging import register_compliance_tags
+
+
+def load_config_or_fail() -> LoadedConfig:
+    """Parse the stack config; a bad value stops the program with one line per problem."""
+    try:
+        loaded = load_pulumi_config()
+    except ConfigError as exc:
+        # RunError: the engine prints the message without a Python traceback.
+        raise pulumi.RunError(str(exc)) from None
+    for line in loaded.warning_lines():
+        pulumi.log.warn(line)
+    return loaded
+
+
+def program() -> None:
+    loaded = load_config_or_fail()
+    config = loaded.config
+    register_compliance_tags(config.tags)
+
+    pulumi.export("environment", config.environment)
+    pulumi.export("region", config.region)
+    pulumi.export("cluster_name", config.cluster.name)

@@ -1,0 +1,61 @@
+"""Human-readable plan: the component tree with resource counts by type, then the outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from hpc_platform.offline.engine import Plan, PlannedResource, plain
+
+if TYPE_CHECKING:
+    from hpc_platform.offline import StackPlan
+
+
+def _subtree_counts(plan: Plan, urn: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for child in plan.children_of(urn):
+        if child.custom:
+            counts[child.type] += 1
+        counts.update(_subtree_counts(plan, child.urn))
+    return counts
+
+
+def _render_component(plan: Plan, resource: PlannedResource, depth: int, lines: list[str]) -> None:
+    counts = _subtree_counts(plan, resource.urn)
+    indent = "  " * depth
+    lines.append(f"{indent}{resource.type}  {resource.name}  ({sum(counts.values())} resources)")
+    direct: Counter[str] = Counter(c.type for c in plan.children_of(resource.urn) if c.custom)
+    for token, count in sorted(direct.items()):
+        lines.append(f"{indent}    {count:>4} × {token}")
+    for child in plan.children_of(resource.urn):
+        if not child.custom:
+            _render_component(plan, child, depth + 1, lines)
+
+
+def _format_value(value: Any) -> str:
+    value = plain(value)
+    if isinstance(value, dict | list):
+        import json
+
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= 100 else text[:97] + "..."
+    return str(value)
+
+
+def render_plan(stack_plan: StackPlan) -> str:
+    plan = stack_plan.plan
+    custom = [r for r in plan.resources if r.custom]
+    lines = [f"Plan for stack {plan.stack} (project {plan.project}): {len(custom)} resources"]
+    top_level = [
+        r for r in plan.resources if r.parent is None or r.parent.endswith(f"::{plan.project}-{plan.stack}")
+    ]
+    for resource in top_level:
+        if resource.custom:
+            lines.append(f"{resource.type}  {resource.name}")
+        else:
+            _render_component(plan, resource, 0, lines)
+    if plan.outputs:
+        lines.append("Outputs:")
+        for key in sorted(plan.outputs):
+            lines.append(f"  {key}: {_format_value(plan.outputs[key])}")
+    return "\n".join(lines) + "\n"

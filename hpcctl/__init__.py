@@ -1,0 +1,1 @@
+"""hpcctl: the platform's command line (validate, plan, check, catalog)."""

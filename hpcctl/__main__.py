@@ -1,0 +1,5 @@
+import sys
+
+from hpcctl.cli import main
+
+sys.exit(main())

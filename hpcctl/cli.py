@@ -1,0 +1,170 @@
+"""`hpcctl`: validate, plan and check stacks offline; refresh the instance catalog.
+
+Exit codes (a contract other tools rely on): 0 success; 1 policy violations (`check`);
+2 invalid config or usage; 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from hpc_platform.config import ConfigError
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_INVALID = 2
+EXIT_INTERNAL = 3
+
+
+class UsageError(Exception):
+    """A problem with how hpcctl was called; printed as one line, exit 2."""
+
+
+# --- argument parsing ---------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--stack", "-s", metavar="NAME", help="stack name: reads Pulumi.NAME.yaml")
+    target.add_argument("--stack-file", metavar="PATH", type=Path, help="path to a stack file")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where Pulumi.NAME.yaml lives (default: the current directory)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hpcctl", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser(
+        "validate", help="validate a stack's config; prints 'valid' or one line per problem"
+    )
+    _add_stack_arguments(validate)
+
+    plan = commands.add_parser("plan", help="plan a stack offline (Pulumi mock engine; no AWS credentials)")
+    _add_stack_arguments(plan)
+    plan.add_argument(
+        "--json", metavar="PATH", help="also write the plan as JSON to PATH ('-' for stdout only)"
+    )
+
+    catalog = commands.add_parser("catalog", help="the bundled EC2 instance catalog")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, parser_class=_Parser)
+    refresh = catalog_commands.add_parser("refresh", help="rebuild it from EC2 (needs AWS credentials)")
+    refresh.add_argument("--regions", nargs="+", metavar="REGION", help="regions to record AZ offerings for")
+    refresh.add_argument(
+        "--output", type=Path, metavar="PATH", help="where to write (default: the bundled snapshot)"
+    )
+    catalog_commands.add_parser("show", help="print the snapshot's version, source and regions")
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------------------
+def stack_path(args: argparse.Namespace) -> Path:
+    if args.stack_file is not None:
+        path: Path = args.stack_file
+    else:
+        path = (args.project_dir or Path.cwd()) / f"Pulumi.{args.stack}.yaml"
+    if not path.is_file():
+        raise UsageError(f"{path}: no such stack file")
+    return path
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hpc_platform.config import load_stack_file
+
+    loaded = load_stack_file(stack_path(args))
+    for line in loaded.warning_lines():
+        print(line, file=err)
+    print(f"{loaded.source}: valid", file=out)
+    return EXIT_OK
+
+
+def _write_json(document: dict[str, Any], target: str, out: TextIO) -> None:
+    text = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    if target == "-":
+        out.write(text)
+    else:
+        Path(target).write_text(text)
+
+
+def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hpc_platform.offline import plan_stack_file
+    from hpc_platform.report import render_plan
+
+    stack_plan = plan_stack_file(stack_path(args))
+    for line in stack_plan.loaded.warning_lines():
+        print(line, file=err)
+    if args.json is not None:
+        _write_json(stack_plan.plan.to_json(), args.json, out)
+    if args.json != "-":
+        out.write(render_plan(stack_plan))
+    return EXIT_OK
+
+
+def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hpc_platform.catalog import SNAPSHOT_PATH, default_catalog
+
+    if args.catalog_command == "show":
+        catalog = default_catalog()
+        print(
+            f"instance catalog {catalog.version}: {len(catalog.types)} types, regions {', '.join(catalog.regions)}",
+            file=out,
+        )
+        return EXIT_OK
+    import boto3
+    import botocore.exceptions
+
+    from hpc_platform.catalog.refresh import DEFAULT_REGIONS, build_snapshot, write_snapshot
+
+    try:
+        snapshot = build_snapshot(boto3.Session(), regions=args.regions or DEFAULT_REGIONS)
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ClientError) as exc:
+        raise UsageError(f"cannot read EC2 instance data: {exc}") from None
+    target = args.output or SNAPSHOT_PATH
+    write_snapshot(snapshot, target)
+    print(f"wrote {len(snapshot['instance_types'])} instance types to {target}", file=out)
+    return EXIT_OK
+
+
+COMMANDS = {"validate": cmd_validate, "plan": cmd_plan, "catalog": cmd_catalog}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, out, err)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(line, file=err)
+        return EXIT_INVALID
+    except UsageError as exc:
+        print(f"hpcctl: {exc}", file=err)
+        return EXIT_INVALID
+    except Exception as exc:
+        if os.environ.get("HPCCTL_DEBUG"):
+            raise
+        print(
+            f"hpcctl: internal error: {type(exc).__name__}: {exc} (set HPCCTL_DEBUG=1 for a traceback)",
+            file=err,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
