@@ -1,0 +1,64 @@
+"""Shared fixtures: the stack files, the catalog and offline plans (cached per session)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpc_platform.catalog import InstanceCatalog, default_catalog
+from hpc_platform.config.loader import read_stack_file
+from hpc_platform.offline import StackPlan, plan_stack_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STACKS = ("dev", "staging", "prod")
+
+
+def stack_file(stack: str) -> Path:
+    return REPO_ROOT / f"Pulumi.{stack}.yaml"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> InstanceCatalog:
+    return default_catalog()
+
+
+_PLANS: dict[str, StackPlan] = {}
+
+
+def planned(stack: str) -> StackPlan:
+    """The offline plan of a committed stack file, computed once per test session."""
+    if stack not in _PLANS:
+        _PLANS[stack] = plan_stack_file(stack_file(stack))
+    return _PLANS[stack]
+
+
+@pytest.fixture(params=STACKS)
+def stack_plan(request: pytest.FixtureRequest) -> StackPlan:
+    return planned(request.param)
+
+
+@pytest.fixture
+def stack_config() -> Callable[[str], dict[str, Any]]:
+    """A fresh, mutable copy of a stack file's `config:` mapping."""
+
+    def load(stack: str) -> dict[str, Any]:
+        return copy.deepcopy(read_stack_file(stack_file(stack)))
+
+    return load
+
+
+@pytest.fixture
+def write_stack(tmp_path: Path) -> Callable[[dict[str, Any], str], Path]:
+    """Write a `config:` mapping as a stack file in a temp dir; returns its path."""
+    import yaml
+
+    def write(config: dict[str, Any], name: str = "Pulumi.test.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        return path
+
+    return write

@@ -1,0 +1,67 @@
+"""A separate virtualenv with ParallelCluster's own code (`aws-parallelcluster`).
+
+ParallelCluster pins `packaging~=25` while pulumi needs >= 26, so its code cannot share our
+environment; in real life it runs in its own Lambda anyway. The venv is built once per machine
+(`.pcluster-venv/`, git-ignored), under a file lock so parallel test processes share one build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VENV_DIR = Path(os.environ.get("HPC_PCLUSTER_VENV", REPO_ROOT / ".pcluster-venv"))
+# The harness tests the ParallelCluster version the clusters are created with.
+PCLUSTER_PACKAGE = f"aws-parallelcluster=={PCLUSTER_DEFAULT_VERSION}"
+_MARKER = VENV_DIR / ".installed"
+
+
+def pcluster_python() -> Path:
+    """The interpreter of the ParallelCluster venv, building it on first use."""
+    python = VENV_DIR / "bin" / "python"
+    if _MARKER.is_file() and _MARKER.read_text().strip() == PCLUSTER_PACKAGE and python.exists():
+        return python
+    VENV_DIR.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = VENV_DIR.parent / ".pcluster-venv.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (_MARKER.is_file() and _MARKER.read_text().strip() == PCLUSTER_PACKAGE and python.exists()):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV_DIR)], check=True)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    PCLUSTER_PACKAGE,
+                ],
+                check=True,
+            )
+            _MARKER.write_text(PCLUSTER_PACKAGE + "\n")
+    return python
+
+
+def run_pcluster_python(
+    code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` with the ParallelCluster venv's interpreter; stdout/stderr captured as text."""
+    full_env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-2"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [str(pcluster_python()), "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
