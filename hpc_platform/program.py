@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
+from hpc_platform.catalog import default_catalog
 from hpc_platform.config import ConfigError, LoadedConfig, load_pulumi_config
 from hpc_platform.tagging import register_compliance_tags
 
@@ -28,8 +29,19 @@ def load_config_or_fail() -> LoadedConfig:
 def program() -> None:
     loaded = load_config_or_fail()
     config = loaded.config
+    catalog = default_catalog()
     register_compliance_tags(config.tags)
+    prefix = f"hpc-{config.environment}"
+
+    # 1. network
+
+    # 2. data: S3 data repository and EFS home, then Lustre (its associations need the bucket)
+
+    # 3. cluster
+
+    # 4. observability
 
     pulumi.export("environment", config.environment)
     pulumi.export("region", config.region)
     pulumi.export("cluster_name", config.cluster.name)
+    del catalog, prefix  # used by the component sections above as they land
