@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -20,8 +22,16 @@ def key_path(loc: Loc) -> str:
     head, *rest = loc
     text = _ROOT_KEYS.get(str(head), f"hpc:{head}")
     for part in rest:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(part)}]"  # a key with odd characters stays on one line
     return text
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,8 @@ class Finding:
 
     def render(self, source: str) -> str:
         prefix = "" if self.level == "ERROR" else f"{self.level.lower()}: "
-        return f"{source}: {key_path(self.loc)}: {prefix}{self.message}"
+        message = self.message.replace("\n", "\\n")
+        return f"{source}: {key_path(self.loc)}: {prefix}{message}"
 
 
 class ConfigError(Exception):

@@ -1,0 +1,159 @@
+"""The offline engine: the real program and small programs under Pulumi's mock engine."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from hpc_platform.offline.engine import SECRET_PLACEHOLDER, Plan, run_offline
+from hpc_platform.tagging import compliance_tags_transform, is_taggable, register_compliance_tags
+
+
+class Box(pulumi.ComponentResource):
+    """A component with two children, one taggable and one not."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hpc:test:Box", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.key = aws.kms.Key(f"{name}-key", enable_key_rotation=True, tags={"Name": name}, opts=child)
+        self.route = aws.ec2.Route(
+            f"{name}-route", route_table_id="rtb-1", destination_cidr_block="10.0.0.0/8", opts=child
+        )
+        self.register_outputs({"key_arn": self.key.arn})
+
+
+class RemoteVpc(pulumi.ComponentResource):
+    """Stands in for awsx.ec2.Vpc: a remote (multi-language) component the engine constructs."""
+
+    def __init__(self, name: str) -> None:
+        props: dict[str, Any] = {
+            "availabilityZoneNames": ["us-east-2a", "us-east-2b"],
+            "subnetSpecs": [{"type": "Public"}, {"type": "Private"}],
+            "vpcId": None,
+            "privateSubnetIds": None,
+            "publicSubnetIds": None,
+        }
+        super().__init__("awsx:ec2:Vpc", name, props, None, remote=True)
+
+
+def _run(program: Any) -> Plan:
+    return run_offline(program, stack="test", config={}, region="us-east-2")
+
+
+def test_children_are_captured_with_their_parent_and_outputs_resolve() -> None:
+    def program() -> None:
+        box = Box("box")
+        pulumi.export("key_arn", box.key.arn)
+
+    plan = _run(program)
+    component = plan.by_name("box")
+    assert component.custom is False and component.type == "hpc:test:Box"
+    children = {r.name: r for r in plan.children_of(component.urn)}
+    assert set(children) == {"box-key", "box-route"}
+    assert all(c.custom for c in children.values())
+    key = children["box-key"]
+    assert key.urn == "urn:pulumi:test::hpc-platform::hpc:test:Box$aws:kms/key:Key::box-key"
+    assert key.id is not None and key.outputs["arn"] == f"arn:aws:kms:us-east-2:123456789012:key/{key.id}"
+    assert plan.outputs["key_arn"] == key.outputs["arn"]
+
+
+def test_stack_transforms_run_like_the_engine_and_tags_only_taggable_resources() -> None:
+    def program() -> None:
+        register_compliance_tags({"Owner": "team@example.org", "Name": "must-not-win"})
+        Box("box")
+
+    plan = _run(program)
+    key, route = plan.by_name("box-key"), plan.by_name("box-route")
+    # Required tags win over resource tags; resource-only tags stay.
+    assert key.inputs["tags"] == {"Name": "must-not-win", "Owner": "team@example.org"}
+    assert "tags" not in route.inputs
+    assert key.outputs["tagsAll"]["Owner"] == "team@example.org"
+
+
+def test_secrets_are_masked_in_plan_json() -> None:
+    def program() -> None:
+        pulumi.export("password", pulumi.Output.secret("hunter2"))
+        aws.secretsmanager.SecretVersion("v", secret_id="s", secret_string=pulumi.Output.secret("hunter2"))
+
+    document = _run(program).to_json()
+    text = json.dumps(document)
+    assert "hunter2" not in text
+    assert document["outputs"]["password"] == SECRET_PLACEHOLDER
+    assert document["resources"][0]["inputs"]["secretString"] == SECRET_PLACEHOLDER
+
+
+def test_remote_component_gets_the_outputs_its_provider_would_return() -> None:
+    def program() -> None:
+        vpc = RemoteVpc("vpc")
+        pulumi.export("vpc_id", vpc.vpcId)  # type: ignore[attr-defined]
+        pulumi.export("private", vpc.privateSubnetIds)  # type: ignore[attr-defined]
+
+    plan = _run(program)
+    vpc = plan.by_name("vpc")
+    assert (vpc.remote, vpc.custom) == (True, False)
+    assert plan.outputs["vpc_id"].startswith("vpc-")
+    assert len(plan.outputs["private"]) == 2
+    assert all(s.startswith("subnet-") for s in plan.outputs["private"])
+
+
+def test_runs_are_isolated() -> None:
+    def first() -> None:
+        Box("one")
+        pulumi.export("n", 1)
+
+    def second() -> None:
+        Box("two")
+
+    _run(first)
+    plan = _run(second)
+    assert {r.name for r in plan.resources} == {"two", "two-key", "two-route"}
+    assert plan.outputs == {}
+
+
+def test_fails_loudly_when_the_program_raises() -> None:
+    def program() -> None:
+        raise pulumi.RunError("Pulumi.test.yaml: hpc:cluster: is required")
+
+    with pytest.raises(pulumi.RunError, match="hpc:cluster: is required"):
+        _run(program)
+
+
+def test_real_program_reports_bad_config_as_one_line_per_problem(stack_config: Any) -> None:
+    """Under the engine (no pre-validation), the program itself stops with the same lines."""
+    from hpc_platform.program import program
+
+    config = stack_config("dev")
+    config["hpc:storage"]["scratch"]["capacity_gib"] = 1000
+    with pytest.raises(pulumi.RunError) as raised:
+        run_offline(program, stack="dev", config=config, region="us-east-2")
+    assert str(raised.value) == (
+        "Pulumi.dev.yaml: hpc:storage.scratch.capacity_gib: 1000 is not a valid SCRATCH_2 size; "
+        "use 1200, 2400 or a multiple of 2400"
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "taggable"),
+    [
+        ("aws:ec2/subnet:Subnet", True),
+        ("aws:kms/key:Key", True),
+        ("aws:ec2/route:Route", False),
+        ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", False),
+        ("random:index/randomPassword:RandomPassword", False),
+        ("aws:nosuchmodule/thing:Thing", False),
+    ],
+)
+def test_is_taggable_reads_the_sdk(token: str, taggable: bool) -> None:
+    assert is_taggable(token) is taggable
+
+
+def test_transform_skips_components() -> None:
+    transform = compliance_tags_transform({"Owner": "x"})
+    args = pulumi.ResourceTransformArgs(
+        custom=False, type_="aws:kms/key:Key", name="k", props={}, opts=pulumi.ResourceOptions()
+    )
+    assert transform(args) is None
