@@ -150,6 +150,7 @@ class FlowLogsConfig(Model):
     enabled: bool = True
     """VPC flow logs to a KMS-encrypted CloudWatch log group. NIST 800-171 3.3.1 wants them on."""
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """Which packets to log."""
     retention_days: int = 365
     """Log group retention; must be a value CloudWatch accepts."""
 
@@ -172,6 +173,7 @@ class NetworkConfig(Model):
     availability_zones: list[AzName] = Field(min_length=1, max_length=6)
     """AZs the VPC spans, in order. EFA queues are placed in the first AZ that offers their types."""
     subnets: SubnetTiers
+    """Subnet CIDR blocks per tier, one per AZ."""
     nat_gateways: Literal["none", "single", "one_per_az"] = "single"
     """`single` is cheap (dev); `one_per_az` survives an AZ outage (prod)."""
     interface_endpoints: list[str] = Field(default_factory=lambda: list(DEFAULT_INTERFACE_ENDPOINTS))
@@ -179,6 +181,7 @@ class NetworkConfig(Model):
     enable_s3_gateway_endpoint: bool = True
     """Free S3 gateway endpoint: FSx data repository and bootstrap traffic stay off the NAT."""
     flow_logs: FlowLogsConfig = FlowLogsConfig()
+    """VPC flow logs; on by default."""
     ssh_ingress_cidrs: list[Cidr] = Field(default_factory=list)
     """CIDRs allowed to SSH to the head node. Empty (default): no SSH at all, use SSM."""
 
@@ -214,11 +217,13 @@ class NetworkConfig(Model):
 # ---------------------------------------------------------------------------------------------
 class ScratchLustreConfig(Model):
     enabled: bool = True
+    """Create the scratch file system."""
     enable_customer_kms_key: bool = False
     """Must stay false: SCRATCH_2 is always encrypted with an AWS-owned key."""
     capacity_gib: int = Field(default=1200, gt=0)
     """SCRATCH_2 size: 1200, 2400, then multiples of 2400 GiB. Baseline 200 MB/s per TiB."""
     data_compression: Literal["LZ4", "NONE"] = "LZ4"
+    """LZ4 usually raises effective throughput and capacity for HPC data."""
     import_path: S3Prefix | None = None
     """Prefix of the data bucket to lazy-load from (SCRATCH_2 has no data repository associations)."""
     export_path: S3Prefix | None = None
@@ -239,15 +244,18 @@ class DataRepositoryAssociationConfig(Model):
     export_events: list[RepositoryEvent] = Field(default_factory=lambda: list(REPOSITORY_EVENTS))
     """Lustre changes written back to S3 automatically; empty: read-only association."""
     batch_import_metadata_on_create: bool = True
+    """Import the prefix's object metadata when the association is created."""
 
 
 class PersistentLustreConfig(Model):
     enabled: bool = True
+    """Create the persistent file system."""
     capacity_gib: int = Field(default=1200, gt=0)
     """PERSISTENT_2 size: 1200, 2400, then multiples of 2400 GiB."""
     throughput_mbps_per_tib: int = 250
     """Baseline throughput per TiB of storage: 125, 250, 500 or 1000 MB/s/TiB."""
     data_compression: Literal["LZ4", "NONE"] = "LZ4"
+    """LZ4 usually raises effective throughput and capacity for HPC data."""
     enable_customer_kms_key: bool = True
     """Encrypt with a customer-managed KMS key (rotation on) instead of the AWS-owned key."""
     automatic_backup_retention_days: int = Field(default=7, ge=0, le=LUSTRE_MAX_BACKUP_RETENTION_DAYS)
@@ -255,6 +263,7 @@ class PersistentLustreConfig(Model):
     root_squash: Annotated[str, StringConstraints(pattern=r"^\d+:\d+$")] | None = None
     """`UID:GID` root is squashed to (e.g. `65534:65534`); omitted: root is not squashed."""
     data_repository_associations: list[DataRepositoryAssociationConfig] = Field(default_factory=list)
+    """Bucket prefixes linked into the file system (PERSISTENT_2 only)."""
 
 
 class LifecycleConfig(Model):
@@ -271,10 +280,12 @@ class LifecycleConfig(Model):
     noncurrent_version_expiration_days: int = Field(default=90, ge=1)
     """Old object versions are deleted after this many days."""
     abort_incomplete_multipart_days: int = Field(default=7, ge=1)
+    """Incomplete multipart uploads are aborted after this many days."""
 
 
 class DataBucketConfig(Model):
     lifecycle: LifecycleConfig = LifecycleConfig()
+    """Storage-class tiers and version expiry."""
     enable_access_logging: bool = True
     """Server access logs to a separate, encrypted log bucket."""
     force_destroy: bool = False
@@ -283,8 +294,11 @@ class DataBucketConfig(Model):
 
 class EfsHomeConfig(Model):
     enabled: bool = True
+    """Create the EFS home file system."""
     throughput_mode: Literal["elastic", "bursting"] = "elastic"
+    """`elastic` scales with load and bills per use; `bursting` earns credits with size."""
     performance_mode: Literal["generalPurpose", "maxIO"] = "generalPurpose"
+    """`generalPurpose` has the lowest latency; `maxIO` only for very many clients."""
     transition_to_ia: Literal[
         "AFTER_1_DAY",
         "AFTER_7_DAYS",
@@ -296,15 +310,20 @@ class EfsHomeConfig(Model):
         "AFTER_270_DAYS",
         "AFTER_365_DAYS",
     ] = "AFTER_30_DAYS"
+    """Files not read for this long move to EFS Infrequent Access (and back on access)."""
     enable_backup: bool = True
     """AWS Backup policy on the file system (daily, 35 days)."""
 
 
 class StorageConfig(Model):
     scratch: ScratchLustreConfig = ScratchLustreConfig()
+    """SCRATCH_2 Lustre for job working data (no replication, no backups)."""
     persistent: PersistentLustreConfig = PersistentLustreConfig()
+    """PERSISTENT_2 Lustre for project data, linked to the data bucket."""
     data_bucket: DataBucketConfig = DataBucketConfig()
+    """The S3 data repository."""
     efs_home: EfsHomeConfig = EfsHomeConfig()
+    """EFS home directories mounted at /home on every node."""
     target_aggregate_throughput_gbps: float | None = Field(default=None, gt=0)
     """What the design promises across both Lustre file systems; the plan shows it beside the
     baseline the capacity and throughput settings actually give."""
@@ -315,10 +334,13 @@ class StorageConfig(Model):
 # ---------------------------------------------------------------------------------------------
 class ComputeResourceConfig(Model):
     name: SlurmName
+    """Compute resource name: lowercase letters, digits and '-', ≤ 25 characters, unique in the queue."""
     instance_type: InstanceTypeName
+    """EC2 instance type; checked against the instance catalog (existence, EFA, Spot, AZ offering)."""
     min_count: int = Field(default=0, ge=0)
     """Nodes kept running (0: scale to zero when idle)."""
     max_count: int = Field(default=10, ge=1)
+    """Most nodes of this resource at once."""
     disable_hyperthreading: bool = True
     """One thread per core: the usual choice for MPI and floating-point codes."""
     enable_efa: bool | None = None
@@ -341,7 +363,9 @@ QueuePurpose = Literal["compute", "memory", "gpu", "debug"]
 
 class QueueConfig(Model):
     name: SlurmName
+    """Slurm partition name: lowercase letters, digits and '-', ≤ 25 characters, not `default`."""
     purpose: QueuePurpose = "compute"
+    """What the queue is for; `gpu` queues must use GPU instance types."""
     capacity_type: Literal["ONDEMAND", "SPOT"] = "ONDEMAND"
     """ParallelCluster chooses Spot or On-Demand per queue: split a workload across a SPOT and
     an ONDEMAND queue to reach a Spot share."""
@@ -355,6 +379,7 @@ class QueueConfig(Model):
     """Pin the queue to one AZ. Omitted: EFA queues take the first configured AZ offering all their
     instance types; other queues span every configured AZ that offers them."""
     compute_resources: list[ComputeResourceConfig] = Field(min_length=1)
+    """Instance types of the queue, each with its node counts."""
     job_exclusive_allocation: bool | None = None
     """Whole nodes per job; defaults to true on EFA queues."""
 
@@ -366,7 +391,9 @@ class QueueConfig(Model):
 
 class HeadNodeConfig(Model):
     instance_type: InstanceTypeName = "c6i.2xlarge"
+    """Changing it replaces the cluster (ParallelCluster cannot update it)."""
     root_volume_gib: int = Field(default=100, ge=40, le=16384)
+    """Encrypted gp3 root volume size."""
     ssh_key_name: str | None = None
     """EC2 key pair for SSH; omitted: access through SSM Session Manager only."""
 
@@ -375,16 +402,22 @@ class FairShareConfig(Model):
     enabled: bool = True
     """Slurm multifactor priority with fair-share (needs accounting)."""
     priority_weight_fairshare: int = Field(default=10000, ge=0)
+    """Slurm PriorityWeightFairshare."""
     priority_weight_age: int = Field(default=1000, ge=0)
+    """Slurm PriorityWeightAge."""
     priority_weight_job_size: int = Field(default=500, ge=0)
+    """Slurm PriorityWeightJobSize."""
     priority_decay_half_life_days: int = Field(default=7, ge=1, le=365)
+    """Slurm PriorityDecayHalfLife: how fast past usage is forgotten."""
 
 
 class AccountingConfig(Model):
     enabled: bool = True
     """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database."""
     min_capacity_acu: float = Field(default=0.5, ge=0.5, le=256)
+    """Aurora Serverless v2 minimum capacity (ACUs)."""
     max_capacity_acu: float = Field(default=2, ge=1, le=256)
+    """Aurora Serverless v2 maximum capacity (ACUs)."""
     existing_password_secret_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
     )
@@ -393,11 +426,15 @@ class AccountingConfig(Model):
 
 class SlurmConfig(Model):
     scaledown_idletime_minutes: int = Field(default=10, ge=1, le=1440)
+    """Idle dynamic nodes are terminated after this many minutes. Changing it needs a compute-fleet stop."""
     queue_update_strategy: Literal["COMPUTE_FLEET_STOP", "DRAIN", "TERMINATE"] = "DRAIN"
     """How queue changes roll out; DRAIN lets running jobs finish."""
     enable_memory_based_scheduling: bool = True
+    """Schedule on memory as well as cores (`--mem` is enforced)."""
     accounting: AccountingConfig = AccountingConfig()
+    """slurmdbd accounting database."""
     fair_share: FairShareConfig = FairShareConfig()
+    """Multifactor priority with fair-share."""
 
 
 class SpotConfig(Model):
@@ -411,14 +448,18 @@ class ParallelClusterApiConfig(Model):
     """`deploy`: the official ParallelCluster API CloudFormation stack of the pinned version;
     `existing`: call `endpoint`."""
     endpoint: Annotated[str, StringConstraints(pattern=r"^https://")] | None = None
+    """Invoke URL of an existing ParallelCluster API (mode `existing`)."""
     dryrun_on_preview: bool = True
     """Ask the API to validate the cluster config (dry run) during `pulumi preview`."""
     allow_fleet_stop: bool = False
     """Let `pulumi up` stop the compute fleet when an update needs it. Off: such updates fail
     with instructions instead of killing running jobs."""
     create_timeout_minutes: int = Field(default=60, ge=5, le=360)
+    """How long `pulumi up` waits for CREATE_COMPLETE."""
     update_timeout_minutes: int = Field(default=60, ge=5, le=360)
+    """How long `pulumi up` waits for UPDATE_COMPLETE (and a fleet stop)."""
     delete_timeout_minutes: int = Field(default=45, ge=5, le=360)
+    """How long `pulumi destroy` waits for the cluster to disappear."""
     retain_on_delete: bool = False
     """Leave the cluster running when the Pulumi resource is deleted."""
 
@@ -427,6 +468,7 @@ class ClusterConfig(Model):
     name: Annotated[
         str, StringConstraints(pattern=PCLUSTER_CLUSTER_NAME_PATTERN, max_length=PCLUSTER_CLUSTER_NAME_MAX)
     ]
+    """ParallelCluster cluster name (≤ 60 characters, ≤ 40 with Slurm accounting). Changing it replaces the cluster."""
     parallelcluster_version: Annotated[str, StringConstraints(pattern=r"^3\.\d+\.\d+$")] = (
         PCLUSTER_DEFAULT_VERSION
     )
@@ -434,13 +476,19 @@ class ClusterConfig(Model):
     os: Literal["alinux2023", "alinux2", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9"] = (
         "alinux2023"
     )
+    """Operating system of the official ParallelCluster AMI."""
     head_node: HeadNodeConfig = HeadNodeConfig()
+    """The Slurm controller node."""
     slurm: SlurmConfig = SlurmConfig()
+    """Scheduler settings."""
     spot: SpotConfig = SpotConfig()
+    """The Spot share target."""
     max_total_nodes: int = Field(default=1000, ge=1)
     """Upper bound on the sum of every compute resource's max_count (a cost and quota guard)."""
     queues: list[QueueConfig] = Field(min_length=1)
+    """Slurm queues (≤ 50; ≤ 50 compute resources in all)."""
     api: ParallelClusterApiConfig = ParallelClusterApiConfig()
+    """How the ParallelCluster API is reached and how the provider drives it."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,24 +498,35 @@ class AlarmThresholds(Model):
     fsx_free_capacity_percent: float = Field(default=10, gt=0, lt=100)
     """Alarm when a Lustre file system has less than this share free."""
     queue_pending_jobs: int = Field(default=500, ge=1)
+    """Alarm when a queue has more pending jobs than this."""
     head_node_cpu_percent: float = Field(default=90, gt=0, le=100)
+    """Alarm when the head node's CPU stays above this."""
     spot_interruptions_per_hour: int = Field(default=20, ge=1)
+    """Alarm when more Spot nodes than this are reclaimed in an hour."""
 
 
 class BudgetConfig(Model):
     monthly_limit_usd: float = Field(gt=0)
+    """Monthly cost budget for the whole environment."""
     alert_thresholds_percent: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
+    """Notify at these percentages of the budget (actual spend)."""
     per_research_group: dict[str, float] = Field(default_factory=dict)
     """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month)."""
 
 
 class ObservabilityConfig(Model):
     notification_emails: list[Email] = Field(default_factory=list)
+    """Alarm and budget notifications go to these addresses (each must confirm the SNS subscription)."""
     alarm_thresholds: AlarmThresholds = AlarmThresholds()
+    """Alarm thresholds."""
     budget: BudgetConfig | None = None
+    """AWS Budgets; omitted: no budget."""
     enable_managed_prometheus: bool = False
+    """Amazon Managed Service for Prometheus workspace."""
     enable_managed_grafana: bool = False
+    """Amazon Managed Grafana workspace."""
     log_retention_days: int = 90
+    """Retention of the platform's log groups; must be a value CloudWatch accepts."""
 
     @field_validator("log_retention_days")
     @classmethod
@@ -482,11 +541,17 @@ class ComplianceConfig(Model):
     frameworks: list[Literal[COMPLIANCE_FRAMEWORKS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["NIST-800-171"], min_length=1
     )
+    """Frameworks the environment is operated under (ComplianceFrameworks tag)."""
     data_classification: Literal[DATA_CLASSIFICATIONS]  # type: ignore[valid-type]
+    """Most sensitive data the environment holds (DataClassification tag)."""
     owner: Email
+    """Accountable owner's e-mail (Owner tag)."""
     cost_center: TagValue
+    """CostCenter tag (cost allocation)."""
     research_group: TagValue
+    """ResearchGroup tag (cost allocation, budgets per group)."""
     extra_tags: dict[str, TagValue] = Field(default_factory=dict)
+    """More tags; they cannot override the required ones."""
 
     def tags(self, environment: str) -> dict[str, str]:
         """The tags every taggable resource carries."""
@@ -510,12 +575,19 @@ class StackConfig(Model):
     `aws:region`."""
 
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+    """AWS region of every resource (`aws:region`, also read by the AWS provider)."""
     environment: Literal["dev", "staging", "prod"]
+    """`dev`, `staging` or `prod`: names resources, sets the Environment tag and the policy enforcement level."""
     network: NetworkConfig
+    """VPC, subnet tiers, endpoints and flow logs (EfaNetwork)."""
     storage: StorageConfig = StorageConfig()
+    """FSx for Lustre, the S3 data repository and EFS home (LustreFs, DataRepository)."""
     cluster: ClusterConfig
+    """The ParallelCluster/Slurm cluster."""
     observability: ObservabilityConfig = ObservabilityConfig()
+    """Alarms, dashboard, budgets, managed Prometheus/Grafana."""
     compliance: ComplianceConfig
+    """Labels every taggable resource carries (NIST 800-171 3.1.3/3.8: identify CUI and owners)."""
 
     @property
     def tags(self) -> dict[str, str]:
