@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.efa_network import EfaNetwork, EfaNetworkArgs
 from hpc_platform.catalog import default_catalog
 from hpc_platform.config import ConfigError, LoadedConfig, load_pulumi_config
 from hpc_platform.tagging import register_compliance_tags
@@ -34,6 +35,9 @@ def program() -> None:
     prefix = f"hpc-{config.environment}"
 
     # 1. network
+    network = EfaNetwork(f"{prefix}-network", EfaNetworkArgs.from_config(config, catalog))
+    for key, value in network.outputs().items():
+        pulumi.export(key, value)
 
     # 2. data: S3 data repository and EFS home, then Lustre (its associations need the bucket)
 
@@ -44,4 +48,3 @@ def program() -> None:
     pulumi.export("environment", config.environment)
     pulumi.export("region", config.region)
     pulumi.export("cluster_name", config.cluster.name)
-    del catalog, prefix  # used by the component sections above as they land

@@ -87,6 +87,11 @@ CASES: list[tuple[str, Mutation, str]] = [
         _set("hpc:network.flow_logs.retention_days", 100),
         "Pulumi.prod.yaml: hpc:network.flow_logs.retention_days: 100 is not a CloudWatch Logs retention period…",
     ),
+    (
+        "prod",
+        _set("hpc:network.ssh_ingress_cidrs", ["192.0.2.0/24", "0.0.0.0/0"]),
+        "Pulumi.prod.yaml: hpc:network.ssh_ingress_cidrs[1]: 0.0.0.0/0 opens SSH to the whole internet…",
+    ),
     # storage
     (
         "prod",

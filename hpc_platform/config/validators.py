@@ -82,6 +82,19 @@ class SubnetLayoutValidator(Validator):
                 )
 
 
+class SshIngressValidator(Validator):
+    name = "ssh-ingress"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        for index, cidr in enumerate(config.network.ssh_ingress_cidrs):
+            if ipaddress.IPv4Network(cidr).prefixlen == 0:
+                yield Finding(
+                    ("network", "ssh_ingress_cidrs", index),
+                    f"{cidr} opens SSH to the whole internet; list your organisation's CIDR blocks, "
+                    "or leave the list empty and use SSM Session Manager",
+                )
+
+
 class ComputeSubnetCapacityValidator(Validator):
     """Each node takes one address per EFA interface; a subnet too small fails at scale-up."""
 
@@ -493,6 +506,7 @@ class ObservabilityValidator(Validator):
 
 VALIDATORS: tuple[Validator, ...] = (
     SubnetLayoutValidator(),
+    SshIngressValidator(),
     ComputeSubnetCapacityValidator(),
     LustreCapacityValidator(),
     LustreThroughputValidator(),

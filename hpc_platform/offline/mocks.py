@@ -59,6 +59,7 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:budgets/budget:Budget": (None, "budgets", "budget/{id}"),
     "aws:amp/workspace:Workspace": ("ws-", "aps", "workspace/{id}"),
     "aws:grafana/workspace:Workspace": ("g-", "grafana", "/workspaces/{id}"),
+    "aws:cloudwatch/eventRule:EventRule": (None, "events", "rule/{id}"),
     "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/" + "0" * 8),
 }
 
@@ -105,6 +106,8 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
         return {"dnsName": f"{resource_id}.efs.{region}.amazonaws.com"}
     if token == "aws:kms/key:Key":
         return {"keyId": resource_id}
+    if token == "aws:ec2/placementGroup:PlacementGroup":
+        return {"name": resource_id, "placementGroupId": f"pg-{digest(resource_id)}"}
     if token in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
         return {
             "bucket": resource_id,
@@ -118,6 +121,12 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
         }
     if token == "aws:sns/topic:Topic":
         return {"name": resource_id}
+    if token == "aws:amp/workspace:Workspace":
+        return {
+            "prometheusEndpoint": f"https://aps-workspaces.{region}.amazonaws.com/workspaces/{resource_id}/"
+        }
+    if token == "aws:grafana/workspace:Workspace":
+        return {"endpoint": f"{resource_id}.grafana-workspace.{region}.amazonaws.com"}
     if token == "aws:iam/role:Role":
         return {"uniqueId": "AROA" + digest(resource_id, 17).upper()}
     if token == "aws:cloudformation/stack:Stack":
@@ -179,6 +188,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         return resource_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[Outputs, list[tuple[str, str]] | None]:
+        # Failures must be a list: pulumi's mock monitor iterates over them (None breaks every invoke).
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -186,13 +196,13 @@ class PlanMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/plan",
                 "userId": "AIDAPLAN",
                 "id": MOCK_ACCOUNT_ID,
-            }, None
+            }, []
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {
                 "json": json.dumps({"Version": "2012-10-17", "Statement": args.args.get("statements", [])})
-            }, None
-        return {}, None
+            }, []
+        return {}, []

@@ -1,0 +1,630 @@
+"""EfaNetwork: the VPC an HPC cluster runs in, built for EFA.
+
+Four subnet tiers per availability zone (public, private, compute, storage) with CIDRs taken
+verbatim from the stack config; NAT per `nat_gateways`; security groups whose rules are separate
+resources; one cluster placement group per EFA queue; VPC endpoints; encrypted VPC flow logs.
+
+Built from plain pulumi-aws resources rather than awsx's remote `ec2.Vpc`: every subnet, route
+table and NAT gateway is then a resource of this program, visible to the offline plan and to the
+policy pack (tags, routes), and each EFA queue's subnet is chosen by AZ when the program runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from hpc_platform.catalog import InstanceCatalog
+from hpc_platform.config.models import SUBNET_TIERS, NetworkConfig, StackConfig
+from hpc_platform.placement import QueuePlacement, queue_placements
+
+TYPE_TOKEN = "hpc:network:EfaNetwork"
+
+# FSx for Lustre (LNet): servers and clients talk on these TCP ports, in both directions.
+LUSTRE_PORT_RANGES: tuple[tuple[int, int], ...] = ((988, 988), (1018, 1023))
+NFS_PORT = 2049
+HTTPS_PORT = 443
+SSH_PORT = 22
+ALL_PROTOCOLS = "-1"
+ANYWHERE = "0.0.0.0/0"
+# Tiers routed through NAT (and the S3 gateway endpoint); `public` routes to the internet gateway.
+PRIVATE_TIERS = ("private", "compute", "storage")
+
+
+# ---------------------------------------------------------------------------------------------
+# Args
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EfaNetworkArgs:
+    network: NetworkConfig
+    """VPC CIDR, AZs, subnet CIDRs per tier, NAT strategy, endpoints, flow logs, SSH CIDRs."""
+    region: str
+    """AWS region; VPC endpoint service names and the flow-log key policy are built from it."""
+    queue_placements: Mapping[str, QueuePlacement] = field(default_factory=dict)
+    """Slurm queue → the AZs it runs in (see `hpc_platform.placement`). Omitted: no queue
+    subnets and no placement groups."""
+    efa_queues: frozenset[str] = frozenset()
+    """Queues with EFA: each gets one compute subnet and a cluster placement group."""
+
+    def __post_init__(self) -> None:
+        azs = self.network.availability_zones
+        for tier in SUBNET_TIERS:
+            cidrs = self.network.subnets.tier(tier)
+            if len(cidrs) != len(azs):
+                raise ValueError(
+                    f"hpc:network.subnets.{tier}: has {len(cidrs)} CIDR blocks for {len(azs)} "
+                    f"availability zones; give exactly one block per AZ, in availability_zones order"
+                )
+        for cidr in self.network.ssh_ingress_cidrs:
+            if ipaddress.IPv4Network(cidr).prefixlen == 0:
+                raise ValueError(
+                    f"hpc:network.ssh_ingress_cidrs: {cidr} opens SSH to the whole internet; list "
+                    f"your organisation's CIDR blocks, or leave the list empty and use SSM"
+                )
+        for queue, placement in self.queue_placements.items():
+            where = f"hpc:cluster.queues[{queue}]"
+            if not placement.azs:
+                raise ValueError(f"{where}: no availability zone fits: {placement.problem or 'unknown'}")
+            outside = [az for az in placement.azs if az not in azs]
+            if outside:
+                raise ValueError(
+                    f"{where}: placed in {', '.join(outside)}, which the VPC does not span; "
+                    f"add it to hpc:network.availability_zones or pin the queue to one of {', '.join(azs)}"
+                )
+            if queue in self.efa_queues and len(placement.azs) != 1:
+                raise ValueError(
+                    f"{where}: an EFA queue must run in exactly one AZ, not {len(placement.azs)} "
+                    f"({', '.join(placement.azs)}); pin it with availability_zone"
+                )
+        unknown = sorted(self.efa_queues - set(self.queue_placements))
+        if unknown:
+            raise ValueError(
+                f"efa_queues: {', '.join(unknown)} have no placement; pass their QueuePlacement too"
+            )
+
+    @classmethod
+    def from_config(cls, config: StackConfig, catalog: InstanceCatalog) -> EfaNetworkArgs:
+        return cls(
+            network=config.network,
+            region=config.region,
+            queue_placements=queue_placements(config, catalog),
+            efa_queues=frozenset(q.name for q in config.cluster.queues if q.enable_efa),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Component
+# ---------------------------------------------------------------------------------------------
+class EfaNetwork(pulumi.ComponentResource):
+    """VPC, subnets, NAT, security groups, placement groups, endpoints and flow logs for one cluster.
+
+    Attributes worth knowing: `<tier>_subnet_ids` (AZ order), `queue_subnet_ids`,
+    `head_node_subnet_id`, `storage_subnet_id`, `efa_security_group` (attach to head and compute
+    nodes), `head_node_security_group`, `lustre_security_group`, `efs_security_group`,
+    `placement_group_names`.
+    """
+
+    vpc_id: pulumi.Output[str]
+    public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids: list[pulumi.Output[str]]
+    compute_subnet_ids: list[pulumi.Output[str]]
+    storage_subnet_ids: list[pulumi.Output[str]]
+    queue_subnet_ids: dict[str, list[pulumi.Output[str]]]
+    head_node_subnet_id: pulumi.Output[str]
+    storage_subnet_id: pulumi.Output[str]
+    placement_group_names: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: EfaNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        self._name = name
+        self.args = args
+        network = args.network
+        azs = list(network.availability_zones)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # --- VPC and subnets -------------------------------------------------------------------
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=network.vpc_cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags={"Name": name},
+            opts=child,
+        )
+        # Adopt the VPC's default security group and strip its rules: nothing should use it.
+        self.default_security_group = aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=self.vpc.id,
+            ingress=[],
+            egress=[],
+            tags={"Name": f"{name}-default-unused"},
+            opts=child,
+        )
+        self.subnets: dict[str, list[aws.ec2.Subnet]] = {
+            tier: [
+                aws.ec2.Subnet(
+                    f"{name}-{tier}-{az}",
+                    vpc_id=self.vpc.id,
+                    availability_zone=az,
+                    cidr_block=cidr,
+                    map_public_ip_on_launch=False,
+                    tags={"Name": f"{name}-{tier}-{az}", "Tier": tier},
+                    opts=child,
+                )
+                for az, cidr in zip(azs, network.subnets.tier(tier), strict=True)
+            ]
+            for tier in SUBNET_TIERS
+        }
+
+        # --- internet gateway, NAT and routes --------------------------------------------------
+        # `none`: no NAT and no internet gateway; nodes reach AWS only through VPC endpoints.
+        self.internet_gateway: aws.ec2.InternetGateway | None = None
+        self.nat_gateways: dict[str, aws.ec2.NatGateway] = {}
+        self.public_route_table = aws.ec2.RouteTable(
+            f"{name}-public-rt", vpc_id=self.vpc.id, tags={"Name": f"{name}-public"}, opts=child
+        )
+        if network.nat_gateways != "none":
+            self.internet_gateway = aws.ec2.InternetGateway(
+                f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name}, opts=child
+            )
+            aws.ec2.Route(
+                f"{name}-public-default",
+                route_table_id=self.public_route_table.id,
+                destination_cidr_block=ANYWHERE,
+                gateway_id=self.internet_gateway.id,
+                opts=child,
+            )
+            nat_azs = azs if network.nat_gateways == "one_per_az" else azs[:1]
+            after_igw = pulumi.ResourceOptions(parent=self, depends_on=[self.internet_gateway])
+            for az in nat_azs:
+                eip = aws.ec2.Eip(
+                    f"{name}-nat-eip-{az}", domain="vpc", tags={"Name": f"{name}-nat-{az}"}, opts=after_igw
+                )
+                self.nat_gateways[az] = aws.ec2.NatGateway(
+                    f"{name}-nat-{az}",
+                    allocation_id=eip.id,
+                    subnet_id=self.subnets["public"][azs.index(az)].id,
+                    tags={"Name": f"{name}-nat-{az}"},
+                    opts=after_igw,
+                )
+        for az, subnet in zip(azs, self.subnets["public"], strict=True):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{az}-rta",
+                subnet_id=subnet.id,
+                route_table_id=self.public_route_table.id,
+                opts=child,
+            )
+
+        # One route table per AZ for the private, compute and storage tiers: switching from a
+        # single NAT to one per AZ then only changes routes, never associations.
+        self.private_route_tables: list[aws.ec2.RouteTable] = []
+        for index, az in enumerate(azs):
+            table = aws.ec2.RouteTable(
+                f"{name}-private-rt-{az}",
+                vpc_id=self.vpc.id,
+                tags={"Name": f"{name}-private-{az}"},
+                opts=child,
+            )
+            self.private_route_tables.append(table)
+            nat = self.nat_gateways.get(az) or next(iter(self.nat_gateways.values()), None)
+            if nat is not None:
+                aws.ec2.Route(
+                    f"{name}-private-default-{az}",
+                    route_table_id=table.id,
+                    destination_cidr_block=ANYWHERE,
+                    nat_gateway_id=nat.id,
+                    opts=child,
+                )
+            for tier in PRIVATE_TIERS:
+                aws.ec2.RouteTableAssociation(
+                    f"{name}-{tier}-{az}-rta",
+                    subnet_id=self.subnets[tier][index].id,
+                    route_table_id=table.id,
+                    opts=child,
+                )
+
+        # --- security groups -------------------------------------------------------------------
+        self.efa_security_group = self._security_group(
+            "efa", "HPC cluster nodes: EFA and all node-to-node traffic within this group"
+        )
+        self.head_node_security_group = self._security_group("head-node", "HPC head node: SSH access")
+        self.lustre_security_group = self._security_group("lustre", "FSx for Lustre file systems")
+        self.efs_security_group = self._security_group("efs", "EFS mount targets")
+        self.endpoint_security_group = self._security_group("vpce", "VPC interface endpoints")
+
+        efa_id = self.efa_security_group.id
+        # ParallelCluster's EFA check counts only rules that name the group itself, all protocols.
+        self._ingress(
+            "efa-in-self", efa_id, ALL_PROTOCOLS, source_group=efa_id, what="all traffic from nodes"
+        )
+        self._egress("efa-out-self", efa_id, ALL_PROTOCOLS, target_group=efa_id, what="all traffic to nodes")
+        self._egress(
+            "efa-out-all", efa_id, ALL_PROTOCOLS, cidr=ANYWHERE, what="outbound via NAT and endpoints"
+        )
+
+        for cidr in network.ssh_ingress_cidrs:
+            self._ingress(
+                f"head-node-ssh-{cidr.replace('/', '-')}",
+                self.head_node_security_group.id,
+                "tcp",
+                ports=(SSH_PORT, SSH_PORT),
+                cidr=cidr,
+                what="SSH",
+            )
+
+        lustre_id = self.lustre_security_group.id
+        for low, high in LUSTRE_PORT_RANGES:
+            ports = _port_label(low, high)
+            self._ingress(
+                f"lustre-{ports}-in-self",
+                lustre_id,
+                "tcp",
+                (low, high),
+                source_group=lustre_id,
+                what="Lustre servers",
+            )
+            self._egress(
+                f"lustre-{ports}-out-self",
+                lustre_id,
+                "tcp",
+                (low, high),
+                target_group=lustre_id,
+                what="Lustre servers",
+            )
+        self.allow_lustre_from("nodes", self.efa_security_group)
+        self.allow_efs_from("nodes", self.efa_security_group)
+
+        self._ingress(
+            "vpce-https-from-vpc",
+            self.endpoint_security_group.id,
+            "tcp",
+            (HTTPS_PORT, HTTPS_PORT),
+            cidr=network.vpc_cidr,
+            what="HTTPS from the VPC",
+        )
+
+        # --- placement groups and queue subnets ------------------------------------------------
+        compute_ids = {az: subnet.id for az, subnet in zip(azs, self.subnets["compute"], strict=True)}
+        self.placement_groups: dict[str, aws.ec2.PlacementGroup] = {}
+        self.queue_subnet_ids = {}
+        for queue, placement in args.queue_placements.items():
+            self.queue_subnet_ids[queue] = [compute_ids[az] for az in placement.azs]
+            if queue in args.efa_queues:
+                # A cluster placement group lives in one AZ: one per EFA queue.
+                self.placement_groups[queue] = aws.ec2.PlacementGroup(
+                    f"{name}-pg-{queue}",
+                    strategy="cluster",
+                    tags={"Name": f"{name}-{queue}", "Queue": queue, "AvailabilityZone": placement.azs[0]},
+                    opts=child,
+                )
+        self.placement_group_names = {queue: pg.name for queue, pg in self.placement_groups.items()}
+
+        # --- VPC endpoints ---------------------------------------------------------------------
+        self.vpc_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        if network.enable_s3_gateway_endpoint:
+            self.vpc_endpoints["s3"] = aws.ec2.VpcEndpoint(
+                f"{name}-vpce-s3",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{args.region}.s3",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[table.id for table in self.private_route_tables],
+                tags={"Name": f"{name}-s3"},
+                opts=child,
+            )
+        for service in network.interface_endpoints:
+            self.vpc_endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-vpce-{service}",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[subnet.id for subnet in self.subnets["private"]],
+                security_group_ids=[self.endpoint_security_group.id],
+                tags={"Name": f"{name}-{service}"},
+                opts=child,
+            )
+
+        # --- flow logs -------------------------------------------------------------------------
+        self.flow_log: aws.ec2.FlowLog | None = None
+        self.flow_log_group: aws.cloudwatch.LogGroup | None = None
+        self.flow_log_key: aws.kms.Key | None = None
+        if network.flow_logs.enabled:
+            self._flow_logs()
+
+        # --- outputs ---------------------------------------------------------------------------
+        self.vpc_id = self.vpc.id
+        self.public_subnet_ids = [s.id for s in self.subnets["public"]]
+        self.private_subnet_ids = [s.id for s in self.subnets["private"]]
+        self.compute_subnet_ids = [s.id for s in self.subnets["compute"]]
+        self.storage_subnet_ids = [s.id for s in self.subnets["storage"]]
+        self.head_node_subnet_id = self.private_subnet_ids[0]
+        self.storage_subnet_id = self.storage_subnet_ids[0]
+        self.efa_security_group_id = self.efa_security_group.id
+        self.head_node_security_group_id = self.head_node_security_group.id
+        self.lustre_security_group_id = self.lustre_security_group.id
+        self.efs_security_group_id = self.efs_security_group.id
+        self.endpoint_security_group_id = self.endpoint_security_group.id
+        self.register_outputs(self.outputs())
+
+    # --- intent helpers ------------------------------------------------------------------------
+    def allow_lustre_from(self, role: str, security_group: aws.ec2.SecurityGroup) -> None:
+        """Let members of `security_group` mount Lustre: TCP 988 and 1018-1023, both ways, on both
+        groups (LNet servers also open connections to clients)."""
+        lustre_id = self.lustre_security_group.id
+        client_id = security_group.id
+        for low, high in LUSTRE_PORT_RANGES:
+            ports = _port_label(low, high)
+            self._ingress(
+                f"lustre-{ports}-in-{role}",
+                lustre_id,
+                "tcp",
+                (low, high),
+                source_group=client_id,
+                what=f"Lustre from {role}",
+            )
+            self._egress(
+                f"lustre-{ports}-out-{role}",
+                lustre_id,
+                "tcp",
+                (low, high),
+                target_group=client_id,
+                what=f"Lustre to {role}",
+            )
+            self._ingress(
+                f"{role}-{ports}-in-lustre",
+                client_id,
+                "tcp",
+                (low, high),
+                source_group=lustre_id,
+                what="Lustre servers",
+            )
+            self._egress(
+                f"{role}-{ports}-out-lustre",
+                client_id,
+                "tcp",
+                (low, high),
+                target_group=lustre_id,
+                what="Lustre servers",
+            )
+
+    def allow_efs_from(self, role: str, security_group: aws.ec2.SecurityGroup) -> None:
+        """Let members of `security_group` mount EFS (NFS, TCP 2049)."""
+        nfs = (NFS_PORT, NFS_PORT)
+        self._ingress(
+            f"efs-nfs-in-{role}",
+            self.efs_security_group.id,
+            "tcp",
+            nfs,
+            source_group=security_group.id,
+            what=f"NFS from {role}",
+        )
+        self._egress(
+            f"{role}-nfs-out-efs",
+            security_group.id,
+            "tcp",
+            nfs,
+            target_group=self.efs_security_group.id,
+            what="NFS to EFS",
+        )
+
+    def outputs(self) -> dict[str, Any]:
+        """What the component registers; program.py exports the same values."""
+        return {
+            "vpc_id": self.vpc_id,
+            "public_subnet_ids": self.public_subnet_ids,
+            "private_subnet_ids": self.private_subnet_ids,
+            "compute_subnet_ids": self.compute_subnet_ids,
+            "storage_subnet_ids": self.storage_subnet_ids,
+            "queue_subnet_ids": self.queue_subnet_ids,
+            "head_node_subnet_id": self.head_node_subnet_id,
+            "storage_subnet_id": self.storage_subnet_id,
+            "efa_security_group_id": self.efa_security_group_id,
+            "head_node_security_group_id": self.head_node_security_group_id,
+            "lustre_security_group_id": self.lustre_security_group_id,
+            "efs_security_group_id": self.efs_security_group_id,
+            "vpc_endpoint_security_group_id": self.endpoint_security_group_id,
+            "placement_group_names": self.placement_group_names,
+        }
+
+    # --- building blocks -----------------------------------------------------------------------
+    def _security_group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
+        # No inline rules: each rule below is its own resource (and the provider removes AWS's
+        # default allow-all egress rule).
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-{role}-sg",
+            vpc_id=self.vpc.id,
+            description=description,
+            tags={"Name": f"{self._name}-{role}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _ingress(
+        self,
+        role: str,
+        group_id: pulumi.Input[str],
+        protocol: str,
+        ports: tuple[int, int] | None = None,
+        *,
+        cidr: str | None = None,
+        source_group: pulumi.Input[str] | None = None,
+        what: str,
+    ) -> aws.vpc.SecurityGroupIngressRule:
+        return aws.vpc.SecurityGroupIngressRule(
+            f"{self._name}-{role}",
+            security_group_id=group_id,
+            ip_protocol=protocol,
+            from_port=ports[0] if ports else None,
+            to_port=ports[1] if ports else None,
+            cidr_ipv4=cidr,
+            referenced_security_group_id=source_group,
+            description=what,
+            tags={"Name": f"{self._name}-{role}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _egress(
+        self,
+        role: str,
+        group_id: pulumi.Input[str],
+        protocol: str,
+        ports: tuple[int, int] | None = None,
+        *,
+        cidr: str | None = None,
+        target_group: pulumi.Input[str] | None = None,
+        what: str,
+    ) -> aws.vpc.SecurityGroupEgressRule:
+        return aws.vpc.SecurityGroupEgressRule(
+            f"{self._name}-{role}",
+            security_group_id=group_id,
+            ip_protocol=protocol,
+            from_port=ports[0] if ports else None,
+            to_port=ports[1] if ports else None,
+            cidr_ipv4=cidr,
+            referenced_security_group_id=target_group,
+            description=what,
+            tags={"Name": f"{self._name}-{role}"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _flow_logs(self) -> None:
+        name = self._name
+        settings = self.args.network.flow_logs
+        region = self.args.region
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke)
+        # The key policy names the log group's ARN, and the log group needs the key: fix the name.
+        log_group_name = f"/aws/vpc-flow-logs/{name}"
+
+        key_policy = pulumi.Output.all(account, partition.partition, partition.dns_suffix).apply(
+            lambda v: _flow_log_key_policy(
+                account=v[0], partition=v[1], dns_suffix=v[2], region=region, log_group_name=log_group_name
+            )
+        )
+        self.flow_log_key = aws.kms.Key(
+            f"{name}-flow-logs-key",
+            description=f"{name}: VPC flow logs ({log_group_name})",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=key_policy,
+            tags={"Name": f"{name}-flow-logs"},
+            opts=child,
+        )
+        self.flow_log_group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=log_group_name,
+            retention_in_days=settings.retention_days,
+            kms_key_id=self.flow_log_key.arn,
+            tags={"Name": f"{name}-flow-logs"},
+            opts=child,
+        )
+        assume_role = pulumi.Output.all(account, partition.partition).apply(
+            lambda v: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": v[0]},
+                                "ArnLike": {
+                                    "aws:SourceArn": f"arn:{v[1]}:ec2:{region}:{v[0]}:vpc-flow-log/*"
+                                },
+                            },
+                        }
+                    ],
+                }
+            )
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs-role",
+            assume_role_policy=assume_role,
+            description=f"{name}: VPC flow logs delivery to {log_group_name}",
+            tags={"Name": f"{name}-flow-logs"},
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-flow-logs-policy",
+            role=role.id,
+            policy=self.flow_log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "DeliverToThisLogGroupOnly",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                    "logs:DescribeLogGroups",
+                                    "logs:DescribeLogStreams",
+                                ],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        self.flow_log = aws.ec2.FlowLog(
+            f"{name}-flow-log",
+            vpc_id=self.vpc.id,
+            traffic_type=settings.traffic_type,
+            log_destination_type="cloud-watch-logs",
+            log_destination=self.flow_log_group.arn,
+            iam_role_arn=role.arn,
+            tags={"Name": name},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+
+def _port_label(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _flow_log_key_policy(
+    *, account: str, partition: str, dns_suffix: str, region: str, log_group_name: str
+) -> str:
+    log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_name}"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsEncryptsThisLogGroup",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+            ],
+        }
+    )
+
+
+__all__ = ["TYPE_TOKEN", "EfaNetwork", "EfaNetworkArgs"]
