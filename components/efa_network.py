@@ -11,7 +11,6 @@ policy pack (tags, routes), and each EFA queue's subnet is chosen by AZ when the
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,12 +59,6 @@ class EfaNetworkArgs:
                 raise ValueError(
                     f"hpc:network.subnets.{tier}: has {len(cidrs)} CIDR blocks for {len(azs)} "
                     f"availability zones; give exactly one block per AZ, in availability_zones order"
-                )
-        for cidr in self.network.ssh_ingress_cidrs:
-            if ipaddress.IPv4Network(cidr).prefixlen == 0:
-                raise ValueError(
-                    f"hpc:network.ssh_ingress_cidrs: {cidr} opens SSH to the whole internet; list "
-                    f"your organisation's CIDR blocks, or leave the list empty and use SSM"
                 )
         for queue, placement in self.queue_placements.items():
             where = f"hpc:cluster.queues[{queue}]"

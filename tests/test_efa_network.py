@@ -197,16 +197,14 @@ def test_head_node_ssh_only_from_configured_cidrs(stack_config: LoadStack, write
     ]
 
 
-def test_fails_on_ssh_from_anywhere(
-    stack_config: LoadStack, write_stack: WriteStack, catalog: InstanceCatalog
-) -> None:
+def test_fails_on_ssh_from_anywhere(stack_config: LoadStack, write_stack: WriteStack) -> None:
+    """Caught by the config validators before any network resource is declared."""
+    from hpc_platform.config import ConfigError
+
     config = stack_config("dev")
     config["hpc:network"]["ssh_ingress_cidrs"] = ["0.0.0.0/0"]
-    from hpc_platform.config import load_stack_file
-
-    loaded = load_stack_file(write_stack(config, "Pulumi.open.yaml"))
-    with pytest.raises(ValueError, match=r"ssh_ingress_cidrs: 0\.0\.0\.0/0 opens SSH .* use SSM"):
-        EfaNetworkArgs.from_config(loaded.config, catalog)
+    with pytest.raises(ConfigError, match=r"ssh_ingress_cidrs\[0\]: 0\.0\.0\.0/0 opens SSH .* use SSM"):
+        plan_stack_file(write_stack(config, "Pulumi.open.yaml"))
 
 
 @pytest.mark.parametrize("stack", STACKS)
