@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pulumi
 
+from components.data_repository import DataRepository, DataRepositoryArgs
 from components.efa_network import EfaNetwork, EfaNetworkArgs
+from components.lustre_fs import LustreFs, LustreFsArgs
 from hpc_platform.catalog import default_catalog
 from hpc_platform.config import ConfigError, LoadedConfig, load_pulumi_config
 from hpc_platform.tagging import register_compliance_tags
@@ -40,6 +42,10 @@ def program() -> None:
         pulumi.export(key, value)
 
     # 2. data: S3 data repository and EFS home, then Lustre (its associations need the bucket)
+    data = DataRepository(f"{prefix}-data", DataRepositoryArgs.from_config(config, network))
+    lustre = LustreFs(f"{prefix}-lustre", LustreFsArgs.from_config(config, network, data))
+    for key, value in {**data.outputs(), **lustre.outputs()}.items():
+        pulumi.export(key, value)
 
     # 3. cluster
 

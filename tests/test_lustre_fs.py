@@ -1,0 +1,476 @@
+"""LustreFs: throughput arithmetic and other pure helpers, every stack's offline plan, and mutated
+stack files."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import STACKS, planned
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.data_repository import DataRepository, DataRepositoryArgs
+from components.lustre_fs import (
+    FSX_LOG_GROUP_PREFIX,
+    LUSTRE_LOG_LEVEL,
+    LUSTRE_VERSION,
+    TYPE_TOKEN,
+    LustreFs,
+    LustreFsArgs,
+    LustreThroughput,
+    association_s3_args,
+    association_slug,
+    baseline_throughput_mbps,
+    lustre_throughput,
+)
+from components.mounts import SharedStorageMount
+from hpc_platform.config.models import (
+    LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
+    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
+    REQUIRED_TAG_KEYS,
+    DataRepositoryAssociationConfig,
+    PersistentLustreConfig,
+    ScratchLustreConfig,
+    StackConfig,
+)
+from hpc_platform.offline import StackPlan, plan_stack_file, run_offline
+from hpc_platform.offline.engine import Plan, PlannedResource
+from hpc_platform.tagging import is_taggable
+
+LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
+DRA = "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+
+WriteStack = Callable[[dict[str, Any], str], Path]
+LoadStack = Callable[[str], dict[str, Any]]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def component(plan: Plan) -> PlannedResource:
+    (lustre,) = plan.of_type(TYPE_TOKEN)
+    return lustre
+
+
+def subtree(plan: Plan) -> list[PlannedResource]:
+    found: list[PlannedResource] = []
+    pending = [component(plan).urn]
+    while pending:
+        children = plan.children_of(pending.pop())
+        found.extend(children)
+        pending.extend(child.urn for child in children)
+    return found
+
+
+def of_type(plan: Plan, token: str) -> list[PlannedResource]:
+    return [r for r in subtree(plan) if r.type == token]
+
+
+def named(plan: Plan, role: str) -> PlannedResource:
+    return plan.by_name(f"{component(plan).name}-{role}")
+
+
+def maybe_named(plan: Plan, role: str) -> PlannedResource | None:
+    matches = [r for r in subtree(plan) if r.name == f"{component(plan).name}-{role}"]
+    return matches[0] if matches else None
+
+
+def config_of(stack_plan: StackPlan) -> StackConfig:
+    return stack_plan.loaded.config
+
+
+def data_bucket(plan: Plan) -> str:
+    bucket: str = plan.outputs["data_bucket_name"]
+    return bucket
+
+
+def plan_with(
+    stack_config: LoadStack, write_stack: WriteStack, edit: Callable[[dict[str, Any]], None]
+) -> Plan:
+    config = stack_config("dev")
+    edit(config["hpc:storage"])
+    return plan_stack_file(write_stack(config, "Pulumi.lustre.yaml")).plan
+
+
+# --- throughput arithmetic -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("capacity_gib", "per_tib", "expected"),
+    [
+        (1200, 200, 234.375),
+        (2400, 125, 292.96875),
+        (1024, 1000, 1000.0),
+        (468000, 200, 91406.25),  # prod scratch: ≈ 91 GB/s
+        (93600, 500, 45703.125),  # prod persistent: ≈ 46 GB/s
+    ],
+)
+def test_baseline_throughput_is_capacity_in_tib_times_throughput_per_tib(
+    capacity_gib: int, per_tib: int, expected: float
+) -> None:
+    assert baseline_throughput_mbps(capacity_gib, per_tib) == pytest.approx(expected)
+
+
+def test_scratch_uses_the_scratch_2_baseline_and_target_is_converted_to_mbps() -> None:
+    throughput = lustre_throughput(
+        ScratchLustreConfig(capacity_gib=2400),
+        PersistentLustreConfig(capacity_gib=2400, throughput_mbps_per_tib=1000),
+        target_gbps=2.5,
+    )
+    assert LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB == 200
+    assert throughput.scratch_mbps == pytest.approx(2400 / 1024 * 200)
+    assert throughput.persistent_mbps == pytest.approx(2400 / 1024 * 1000)
+    assert throughput.aggregate_mbps == pytest.approx(2400 / 1024 * 1200)
+    assert throughput.target_mbps == 2500
+    assert throughput.meets_target is True
+
+
+def test_disabled_file_systems_contribute_nothing() -> None:
+    throughput = lustre_throughput(
+        ScratchLustreConfig(enabled=False, capacity_gib=24000),
+        PersistentLustreConfig(capacity_gib=1200, throughput_mbps_per_tib=125),
+        target_gbps=1,
+    )
+    assert throughput.scratch_mbps == 0
+    assert throughput.aggregate_mbps == pytest.approx(146.484375)
+    assert throughput.meets_target is False
+    assert lustre_throughput(ScratchLustreConfig(), PersistentLustreConfig(), None).meets_target is None
+
+
+@given(
+    scratch_steps=st.integers(min_value=1, max_value=400),
+    persistent_steps=st.integers(min_value=1, max_value=400),
+    per_tib=st.sampled_from(LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB),
+)
+def test_aggregate_is_the_sum_and_grows_with_capacity(
+    scratch_steps: int, persistent_steps: int, per_tib: int
+) -> None:
+    scratch = ScratchLustreConfig(capacity_gib=2400 * scratch_steps)
+    persistent = PersistentLustreConfig(capacity_gib=2400 * persistent_steps, throughput_mbps_per_tib=per_tib)
+    throughput = lustre_throughput(scratch, persistent, None)
+    assert throughput.aggregate_mbps == pytest.approx(throughput.scratch_mbps + throughput.persistent_mbps)
+    bigger = lustre_throughput(
+        scratch.model_copy(update={"capacity_gib": scratch.capacity_gib + 2400}), persistent, None
+    )
+    assert bigger.aggregate_mbps - throughput.aggregate_mbps == pytest.approx(2400 / 1024 * 200)
+
+
+def test_throughput_output_rounds_and_keeps_the_target_beside_the_baselines() -> None:
+    output = LustreThroughput(
+        scratch_mbps=91406.25, persistent_mbps=45703.125, target_mbps=100000.0
+    ).as_output()
+    assert output == {"scratch": 91406.2, "persistent": 45703.1, "aggregate": 137109.4, "target": 100000.0}
+
+
+# --- associations --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "slug"),
+    [
+        ("/projects", "projects"),
+        ("/reference/", "reference"),
+        ("/a/b_c", "a-b-c"),
+        ("/", "root"),
+        ("/Ref", "ref"),
+    ],
+)
+def test_association_slug(path: str, slug: str) -> None:
+    assert association_slug(path) == slug
+
+
+def test_association_policies_leave_out_directions_without_events() -> None:
+    both = association_s3_args(DataRepositoryAssociationConfig(file_system_path="/p"))
+    assert both is not None
+    assert both.auto_import_policy.events == ["NEW", "CHANGED", "DELETED"]
+    assert both.auto_export_policy.events == ["NEW", "CHANGED", "DELETED"]
+    read_only = association_s3_args(DataRepositoryAssociationConfig(file_system_path="/r", export_events=[]))
+    assert read_only is not None and read_only.auto_export_policy is None
+    assert read_only.auto_import_policy.events == ["NEW", "CHANGED", "DELETED"]
+    manual = association_s3_args(
+        DataRepositoryAssociationConfig(file_system_path="/m", import_events=[], export_events=[])
+    )
+    assert manual is None
+
+
+# --- the plan of every stack ---------------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_resource_counts_follow_the_stack_config(stack: str) -> None:
+    stack_plan = planned(stack)
+    storage = config_of(stack_plan).storage
+    scratch, persistent = int(storage.scratch.enabled), int(storage.persistent.enabled)
+    key = int(storage.scratch.enabled or storage.persistent.enabled)
+    counts = Counter(r.type for r in subtree(stack_plan.plan) if r.custom)
+    assert dict(counts) == {
+        LUSTRE: scratch + persistent,
+        LOG_GROUP: scratch + persistent,
+        DRA: len(storage.persistent.data_repository_associations),
+        KMS_KEY: key,
+        KMS_ALIAS: key,
+    }
+    assert sum(counts.values()) == {"dev": 7, "staging": 8, "prod": 8}[stack]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_scratch_is_scratch_2_with_the_aws_owned_key_and_the_data_bucket_paths(stack: str) -> None:
+    stack_plan = planned(stack)
+    plan = stack_plan.plan
+    config = config_of(stack_plan).storage.scratch
+    scratch = named(plan, "scratch").inputs
+    assert scratch["deploymentType"] == "SCRATCH_2"
+    assert scratch["storageCapacity"] == config.capacity_gib
+    assert scratch["dataCompressionType"] == config.data_compression == "LZ4"
+    assert "kmsKeyId" not in scratch
+    assert "perUnitStorageThroughput" not in scratch
+    assert scratch["fileSystemTypeVersion"] == LUSTRE_VERSION
+    assert scratch["subnetIds"] == plan.outputs["storage_subnet_id"]
+    assert scratch["securityGroupIds"] == [plan.outputs["lustre_security_group_id"]]
+    bucket = data_bucket(plan)
+    assert scratch["importPath"] == f"s3://{bucket}/{config.import_path}"
+    assert scratch["exportPath"] == f"s3://{bucket}/{config.export_path}"
+    assert plan.outputs["scratch_file_system_id"] == named(plan, "scratch").id
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_persistent_is_persistent_2_with_config_capacity_throughput_and_customer_key(stack: str) -> None:
+    stack_plan = planned(stack)
+    plan = stack_plan.plan
+    config = config_of(stack_plan).storage.persistent
+    persistent = named(plan, "persistent").inputs
+    assert persistent["deploymentType"] == "PERSISTENT_2"
+    assert persistent["storageCapacity"] == config.capacity_gib
+    assert persistent["perUnitStorageThroughput"] == config.throughput_mbps_per_tib
+    assert persistent["dataCompressionType"] == "LZ4"
+    assert persistent["fileSystemTypeVersion"] == LUSTRE_VERSION
+    assert persistent["subnetIds"] == plan.outputs["storage_subnet_id"]
+    assert persistent["securityGroupIds"] == [plan.outputs["lustre_security_group_id"]]
+    assert config.enable_customer_kms_key
+    key = named(plan, "key")
+    assert persistent["kmsKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    assert persistent["automaticBackupRetentionDays"] == config.automatic_backup_retention_days > 0
+    assert persistent["dailyAutomaticBackupStartTime"] == "05:00"
+    assert persistent["copyTagsToBackups"] is True
+    squash = persistent.get("rootSquashConfiguration")
+    assert squash == (None if config.root_squash is None else {"rootSquash": config.root_squash})
+    # A final backup when prod's persistent file system is ever deleted.
+    assert persistent["skipFinalBackup"] is (stack != "prod")
+
+
+def test_committed_stacks_cover_both_root_squash_cases() -> None:
+    squash = {stack: config_of(planned(stack)).storage.persistent.root_squash for stack in STACKS}
+    assert squash == {"dev": None, "staging": "65534:65534", "prod": "65534:65534"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_data_repository_associations_link_the_persistent_file_system_to_config_paths(stack: str) -> None:
+    stack_plan = planned(stack)
+    plan = stack_plan.plan
+    persistent_id = named(plan, "persistent").id
+    scratch_id = named(plan, "scratch").id
+    associations = config_of(stack_plan).storage.persistent.data_repository_associations
+    planned_dras = plan.of_type(DRA)  # the whole plan: none anywhere else, none on scratch
+    assert len(planned_dras) == len(associations) >= 1
+    assert {d.inputs["fileSystemId"] for d in planned_dras} == {persistent_id} != {scratch_id}
+    bucket = data_bucket(plan)
+    for association in associations:
+        dra = named(plan, f"dra-{association_slug(association.file_system_path)}").inputs
+        assert dra["fileSystemPath"] == association.file_system_path
+        assert dra["dataRepositoryPath"] == f"s3://{bucket}/{association.bucket_prefix}"
+        assert dra["batchImportMetaDataOnCreate"] is association.batch_import_metadata_on_create
+        assert dra["deleteDataInFilesystem"] is False
+        s3 = dra["s3"]
+        assert s3["autoImportPolicy"]["events"] == association.import_events
+        if association.export_events:
+            assert s3["autoExportPolicy"]["events"] == association.export_events
+        else:
+            assert "autoExportPolicy" not in s3
+
+
+def test_staging_and_prod_have_a_read_only_reference_association() -> None:
+    for stack in ("staging", "prod"):
+        plan = planned(stack).plan
+        assert "autoExportPolicy" not in named(plan, "dra-reference").inputs["s3"]
+        assert "autoExportPolicy" in named(plan, "dra-projects").inputs["s3"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_lustre_logs_warnings_and_errors_to_encrypted_fsx_log_groups(stack: str) -> None:
+    stack_plan = planned(stack)
+    plan = stack_plan.plan
+    retention = config_of(stack_plan).observability.log_retention_days
+    key_arn = named(plan, "key").outputs["arn"]
+    for role in ("scratch", "persistent"):
+        group = named(plan, f"{role}-logs")
+        assert group.inputs["name"].startswith(FSX_LOG_GROUP_PREFIX)
+        assert group.inputs["retentionInDays"] == retention
+        assert group.inputs["kmsKeyId"] == key_arn
+        logging = named(plan, role).inputs["logConfiguration"]
+        assert logging == {"level": LUSTRE_LOG_LEVEL, "destination": group.outputs["arn"]}
+    by_sid = {s["Sid"]: s for s in json.loads(named(plan, "key").inputs["policy"])["Statement"]}
+    logs = by_sid["AllowCloudWatchLogsForLustreLogGroups"]
+    assert logs["Principal"] == {"Service": f"logs.{config_of(stack_plan).region}.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].endswith(
+        f":log-group:{FSX_LOG_GROUP_PREFIX}{component(plan).name}/*"
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_taggable_resource_carries_the_compliance_tags(stack: str) -> None:
+    plan = planned(stack).plan
+    taggable = [r for r in subtree(plan) if r.custom and is_taggable(r.type)]
+    assert {r.type for r in taggable} >= {LUSTRE, DRA, LOG_GROUP, KMS_KEY}
+    for resource in taggable:
+        tags = resource.inputs.get("tags") or {}
+        assert set(REQUIRED_TAG_KEYS) <= set(tags), resource.name
+        assert tags["Name"] == resource.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_prod_protects_the_persistent_file_system_and_its_key(stack: str) -> None:
+    plan = planned(stack).plan
+    protected = {r.name for r in subtree(plan) if r.protect}
+    expected = {named(plan, "persistent").name, named(plan, "key").name} if stack == "prod" else set()
+    assert protected == expected
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_outputs_show_the_baseline_next_to_the_target(stack: str) -> None:
+    stack_plan = planned(stack)
+    storage = config_of(stack_plan).storage
+    expected = lustre_throughput(
+        storage.scratch, storage.persistent, storage.target_aggregate_throughput_gbps
+    )
+    outputs = stack_plan.plan.outputs
+    assert outputs["lustre_throughput_mbps"] == expected.as_output()
+    assert outputs["lustre_throughput_mbps"]["target"] == storage.target_aggregate_throughput_gbps * 1000
+    assert outputs["lustre_throughput_meets_target"] is True
+    plan = stack_plan.plan
+    for role in ("scratch", "persistent"):
+        fs = named(plan, role)
+        assert outputs[f"{role}_file_system_id"] == fs.id
+        assert outputs[f"{role}_dns_name"] == fs.outputs["dnsName"]
+        assert outputs[f"{role}_mount_name"] == fs.outputs["mountName"]
+
+
+def test_prod_baseline_is_about_137_gb_per_second_against_a_100_gb_target() -> None:
+    output = planned("prod").plan.outputs["lustre_throughput_mbps"]
+    assert output["aggregate"] == pytest.approx(137109.4)
+    assert output["target"] == 100000
+
+
+# --- mutated stack files -------------------------------------------------------------------------
+def test_persistent_without_customer_key(stack_config: LoadStack, write_stack: WriteStack) -> None:
+    plan = plan_with(
+        stack_config,
+        write_stack,
+        lambda s: s["persistent"].update(enable_customer_kms_key=False, automatic_backup_retention_days=0),
+    )
+    persistent = named(plan, "persistent").inputs
+    assert "kmsKeyId" not in persistent
+    assert "dailyAutomaticBackupStartTime" not in persistent
+    assert persistent["automaticBackupRetentionDays"] == 0
+    # The key stays for the log groups.
+    key_arn = named(plan, "key").outputs["arn"]
+    assert [group.inputs["kmsKeyId"] for group in of_type(plan, LOG_GROUP)] == [key_arn, key_arn]
+    assert "lustre_kms_key_arn" in plan.outputs
+
+
+def test_only_the_enabled_file_systems_are_created(stack_config: LoadStack, write_stack: WriteStack) -> None:
+    plan = plan_with(stack_config, write_stack, lambda s: s["scratch"].update(enabled=False))
+    assert [r.name for r in of_type(plan, LUSTRE)] == [named(plan, "persistent").name]
+    assert "scratch_file_system_id" not in plan.outputs
+    assert plan.outputs["lustre_throughput_mbps"]["scratch"] == 0
+
+    plan = plan_with(stack_config, write_stack, lambda s: s["persistent"].update(enabled=False))
+    assert [r.name for r in of_type(plan, LUSTRE)] == [named(plan, "scratch").name]
+    assert of_type(plan, DRA) == []
+    assert [group.inputs["kmsKeyId"] for group in of_type(plan, LOG_GROUP)] == [
+        named(plan, "key").outputs["arn"]
+    ]
+
+    plan = plan_with(
+        stack_config,
+        write_stack,
+        lambda s: (s["scratch"].update(enabled=False), s["persistent"].update(enabled=False)),
+    )
+    assert subtree(plan) == []
+    assert plan.outputs["lustre_throughput_mbps"]["aggregate"] == 0
+    assert "persistent_file_system_id" not in plan.outputs
+
+
+def test_scratch_without_data_repository_paths(stack_config: LoadStack, write_stack: WriteStack) -> None:
+    def edit(storage: dict[str, Any]) -> None:
+        del storage["scratch"]["import_path"], storage["scratch"]["export_path"]
+
+    scratch = named(plan_with(stack_config, write_stack, edit), "scratch").inputs
+    assert "importPath" not in scratch and "exportPath" not in scratch
+
+
+def test_reports_a_throughput_target_the_baseline_misses(
+    stack_config: LoadStack, write_stack: WriteStack
+) -> None:
+    plan = plan_with(stack_config, write_stack, lambda s: s.update(target_aggregate_throughput_gbps=5))
+    assert plan.outputs["lustre_throughput_mbps"]["target"] == 5000
+    assert plan.outputs["lustre_throughput_meets_target"] is False
+
+
+# --- the component on its own: mounts ------------------------------------------------------------
+@dataclass
+class StubNetwork:
+    private_subnet_ids: list[pulumi.Output[str]]
+    efs_security_group_id: pulumi.Output[str]
+    storage_subnet_id: pulumi.Output[str]
+    lustre_security_group_id: pulumi.Output[str]
+
+
+def _mounts(scratch: bool, persistent: bool) -> list[SharedStorageMount]:
+    captured: list[SharedStorageMount] = []
+
+    def program() -> None:
+        network = StubNetwork(
+            [pulumi.Output.from_input("subnet-a")],
+            pulumi.Output.from_input("sg-efs"),
+            pulumi.Output.from_input("subnet-s"),
+            pulumi.Output.from_input("sg-lustre"),
+        )
+        data = DataRepository(
+            "unit-data",
+            DataRepositoryArgs(network=network, region="us-east-2", availability_zones=["us-east-2a"]),
+        )
+        lustre = LustreFs(
+            "unit-lustre",
+            LustreFsArgs(
+                network=network,
+                data_repository=data,
+                region="us-east-2",
+                scratch=ScratchLustreConfig(enabled=scratch),
+                persistent=PersistentLustreConfig(enabled=persistent),
+            ),
+        )
+        captured.extend(lustre.mounts())
+
+    run_offline(program, stack="unit", config={}, region="us-east-2")
+    return captured
+
+
+@pytest.mark.parametrize(
+    ("scratch", "persistent", "expected"),
+    [
+        (True, True, [("scratch", "/scratch"), ("persistent", "/fsx")]),
+        (True, False, [("scratch", "/scratch")]),
+        (False, True, [("persistent", "/fsx")]),
+        (False, False, []),
+    ],
+)
+def test_mounts_one_lustre_entry_per_enabled_file_system(
+    scratch: bool, persistent: bool, expected: list[tuple[str, str]]
+) -> None:
+    mounts = _mounts(scratch, persistent)
+    assert [(m.name, m.mount_dir) for m in mounts] == expected
+    assert {m.storage_type for m in mounts} <= {"FsxLustre"}
+    assert all(isinstance(m.file_system_id, pulumi.Output) for m in mounts)
