@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="also write the plan as JSON to PATH ('-' for stdout only)"
     )
 
+    check = commands.add_parser(
+        "check", help="plan a stack offline and run the policy pack on it (exit 1 on mandatory violations)"
+    )
+    _add_stack_arguments(check)
+    check.add_argument(
+        "--json", metavar="PATH", help="also write the violations as JSON to PATH ('-' for stdout only)"
+    )
+    check.add_argument(
+        "--policy-config",
+        metavar="PATH",
+        type=Path,
+        help="policy pack config (--policy-pack-config format; default: policy/config/<environment>.json)",
+    )
+
     catalog = commands.add_parser("catalog", help="the bundled EC2 instance catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, parser_class=_Parser)
     refresh = catalog_commands.add_parser("refresh", help="rebuild it from EC2 (needs AWS credentials)")
@@ -115,6 +129,23 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hpc_platform.offline import plan_stack_file
+    from hpcctl.check import check, has_mandatory, report, to_json
+
+    if args.policy_config is not None and not args.policy_config.is_file():
+        raise UsageError(f"{args.policy_config}: no such policy config file")
+    stack_plan = plan_stack_file(stack_path(args))
+    for line in stack_plan.loaded.warning_lines():
+        print(line, file=err)
+    violations = check(stack_plan, args.policy_config)
+    if args.json is not None:
+        _write_json(to_json(violations), args.json, out)
+    if args.json != "-":
+        out.write(report(violations))
+    return EXIT_VIOLATIONS if has_mandatory(violations) else EXIT_OK
+
+
 def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from hpc_platform.catalog import SNAPSHOT_PATH, default_catalog
 
@@ -140,7 +171,7 @@ def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"validate": cmd_validate, "plan": cmd_plan, "catalog": cmd_catalog}
+COMMANDS = {"validate": cmd_validate, "plan": cmd_plan, "check": cmd_check, "catalog": cmd_catalog}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
