@@ -102,12 +102,12 @@ def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleCo
             aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=0, storage_class="INTELLIGENT_TIERING")
         ]
     else:
+        # STANDARD_IA and GLACIER_IR stay instantly readable (Lustre can import them).
         transitions = [
             aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=days, storage_class=storage_class)
             for days, storage_class in (
                 (lifecycle.warm_after_days, "STANDARD_IA"),
                 (lifecycle.cold_after_days, "GLACIER_IR"),
-                (lifecycle.archive_after_days, "DEEP_ARCHIVE"),
             )
             if days is not None
         ]
@@ -115,6 +115,20 @@ def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleCo
         rules.append(
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="tiering", status="Enabled", filter=whole_bucket, transitions=transitions
+            )
+        )
+    if not lifecycle.enable_intelligent_tiering and lifecycle.archive_after_days is not None:
+        # DEEP_ARCHIVE needs a restore before anything (Lustre included) can read it: archive prefix only.
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="archive",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=lifecycle.archive_prefix),
+                transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                        days=lifecycle.archive_after_days, storage_class="DEEP_ARCHIVE"
+                    )
+                ],
             )
         )
     rules.append(
@@ -361,6 +375,10 @@ class DataRepository(pulumi.ComponentResource):
                 bucket=self.bucket.id,
                 name="archive-tiers",
                 status="Enabled",
+                # Archived objects need a restore before Lustre can read them: archive prefix only.
+                filter=aws.s3.BucketIntelligentTieringConfigurationFilterArgs(prefix=lifecycle.archive_prefix)
+                if lifecycle.archive_prefix
+                else None,
                 tierings=[
                     aws.s3.BucketIntelligentTieringConfigurationTieringArgs(access_tier=tier, days=days)
                     for tier, days in tiers.items()

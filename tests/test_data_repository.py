@@ -149,7 +149,10 @@ def test_lifecycle_without_intelligent_tiering_uses_fixed_days_and_skips_unset_t
     lifecycle = LifecycleConfig(
         enable_intelligent_tiering=False, warm_after_days=45, cold_after_days=None, archive_after_days=200
     )
-    assert _transitions(lifecycle) == [("STANDARD_IA", 45), ("DEEP_ARCHIVE", 200)]
+    assert _transitions(lifecycle) == [("STANDARD_IA", 45)]
+    (archive,) = [rule for rule in lifecycle_rules(lifecycle) if rule.id == "archive"]
+    assert archive.filter.prefix == "archive/"
+    assert [(t.storage_class, t.days) for t in archive.transitions] == [("DEEP_ARCHIVE", 200)]
     assert intelligent_tiering_days(lifecycle) == {}
     none = LifecycleConfig(enable_intelligent_tiering=False, cold_after_days=None, archive_after_days=None)
     assert _transitions(none) == []
@@ -332,6 +335,7 @@ def test_lifecycle_and_tiering_days_match_config(stack: str) -> None:
     )
     (tiering,) = for_bucket(plan, TIERING, named(plan, "bucket"))
     assert tiering["status"] == "Enabled"
+    assert tiering["filter"] == {"prefix": lifecycle.archive_prefix}
     assert {t["accessTier"]: t["days"] for t in tiering["tierings"]} == {
         "ARCHIVE_ACCESS": lifecycle.cold_after_days,
         "DEEP_ARCHIVE_ACCESS": lifecycle.archive_after_days,
@@ -424,8 +428,11 @@ def test_fixed_day_tiers_without_intelligent_tiering(
     assert tiering["transitions"] == [
         {"storageClass": "STANDARD_IA", "days": 30},
         {"storageClass": "GLACIER_IR", "days": 120},
-        {"storageClass": "DEEP_ARCHIVE", "days": 400},
     ]
+    # Deep Archive needs a restore before Lustre can read an object: only the archive prefix goes there.
+    (archive,) = [rule for rule in rules if rule["id"] == "archive"]
+    assert archive["filter"] == {"prefix": "archive/"}
+    assert archive["transitions"] == [{"storageClass": "DEEP_ARCHIVE", "days": 400}]
 
 
 def test_no_efs_and_no_access_logs_when_disabled(stack_config: LoadStack, write_stack: WriteStack) -> None:

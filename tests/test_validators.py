@@ -150,6 +150,21 @@ CASES: list[tuple[str, Mutation, str]] = [
         ),
         "Pulumi.prod.yaml: hpc:storage.data_bucket.lifecycle.warm_after_days: 10: Input should be greater than or equal to 30",
     ),
+    (
+        "prod",
+        _set("hpc:storage.persistent.data_repository_associations.0.bucket_prefix", "archive/projects/"),
+        "Pulumi.prod.yaml: hpc:storage.persistent.data_repository_associations[0].bucket_prefix: 'archive/projects/' is under the archive prefix 'archive/'…",
+    ),
+    (
+        "dev",
+        _set("hpc:storage.data_bucket", {"lifecycle": {"archive_prefix": ""}}),
+        "Pulumi.prod.yaml: hpc:storage.scratch.import_path: 'scratch-staging/' is in a bucket archived as a whole…",
+    ),
+    (
+        "prod",
+        _set("hpc:storage.target_aggregate_throughput_gbps", 200),
+        "Pulumi.prod.yaml: hpc:storage.target_aggregate_throughput_gbps: warning: the Lustre sizes give 137.1 GB/s baseline, below the 200 GB/s target…",
+    ),
     # cluster
     (
         "prod",

@@ -277,6 +277,10 @@ class LifecycleConfig(Model):
     """Days to GLACIER_IR (with intelligent tiering: to its Archive Access tier, ≥ 90)."""
     archive_after_days: int | None = Field(default=365, ge=1)
     """Days to DEEP_ARCHIVE (with intelligent tiering: Deep Archive Access tier, ≥ 180)."""
+    archive_prefix: S3Prefix = "archive/"
+    """Only objects under this prefix go to the archive tiers (Intelligent-Tiering Archive / Deep
+    Archive Access, or DEEP_ARCHIVE): FSx for Lustre cannot read archived objects until they are
+    restored, so prefixes linked into Lustre must stay outside it. Empty: the whole bucket."""
     noncurrent_version_expiration_days: int = Field(default=90, ge=1)
     """Old object versions are deleted after this many days."""
     abort_incomplete_multipart_days: int = Field(default=7, ge=1)

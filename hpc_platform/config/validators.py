@@ -19,6 +19,7 @@ from hpc_platform.config.models import (
     LUSTRE_PERSISTENT_2,
     LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
     LUSTRE_SCRATCH_2,
+    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
     PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_MAX_COMPUTE_RESOURCES,
     PCLUSTER_MAX_QUEUES,
@@ -250,6 +251,77 @@ class S3LifecycleValidator(Validator):
                     f"{days} days must come after {previous[0]} ({previous[1]} days): tiers go hot → warm → cold → archive",
                 )
             previous = (key, days)
+
+
+class ArchiveTierReadabilityValidator(Validator):
+    """FSx for Lustre cannot read objects in the archive tiers without a restore: the prefixes it
+    imports from must stay outside `archive_prefix`."""
+
+    name = "archive-tier-readability"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        storage = config.storage
+        lifecycle = storage.data_bucket.lifecycle
+        archives = (
+            lifecycle.cold_after_days is not None or lifecycle.archive_after_days is not None
+            if lifecycle.enable_intelligent_tiering
+            else lifecycle.archive_after_days is not None
+        )
+        if not archives:
+            return
+        linked: list[tuple[Loc, str]] = []
+        if storage.scratch.enabled and storage.scratch.import_path is not None:
+            linked.append((("storage", "scratch", "import_path"), storage.scratch.import_path))
+        if storage.persistent.enabled:
+            for index, association in enumerate(storage.persistent.data_repository_associations):
+                linked.append(
+                    (
+                        ("storage", "persistent", "data_repository_associations", index, "bucket_prefix"),
+                        association.bucket_prefix,
+                    )
+                )
+        archive = lifecycle.archive_prefix.lstrip("/")
+        for loc, prefix in linked:
+            if prefix.lstrip("/").startswith(archive):
+                where = (
+                    f"under the archive prefix {archive!r}" if archive else "in a bucket archived as a whole"
+                )
+                yield Finding(
+                    loc,
+                    f"{prefix!r} is {where}: Lustre cannot read archived objects until they are "
+                    "restored; link another prefix or set storage.data_bucket.lifecycle.archive_prefix",
+                )
+
+
+class LustreThroughputTargetValidator(Validator):
+    """The design promises an aggregate throughput; say so when the sizes do not deliver it."""
+
+    name = "lustre-throughput-target"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        storage = config.storage
+        target = storage.target_aggregate_throughput_gbps
+        if target is None:
+            return
+        baseline = lustre_baseline_mbps(config) / 1000
+        if baseline < target:
+            yield Finding(
+                ("storage", "target_aggregate_throughput_gbps"),
+                f"the Lustre sizes give {baseline:.1f} GB/s baseline, below the {target:g} GB/s target; "
+                "add capacity or raise persistent.throughput_mbps_per_tib",
+                "WARNING",
+            )
+
+
+def lustre_baseline_mbps(config: StackConfig) -> float:
+    """Aggregate baseline throughput of the enabled Lustre file systems (capacity TiB × MB/s/TiB)."""
+    storage = config.storage
+    total = 0.0
+    if storage.scratch.enabled:
+        total += storage.scratch.capacity_gib / 1024 * LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB
+    if storage.persistent.enabled:
+        total += storage.persistent.capacity_gib / 1024 * storage.persistent.throughput_mbps_per_tib
+    return total
 
 
 # --- cluster ----------------------------------------------------------------------------------
@@ -513,6 +585,8 @@ VALIDATORS: tuple[Validator, ...] = (
     LustreEncryptionValidator(),
     LustreDataRepositoryValidator(),
     S3LifecycleValidator(),
+    ArchiveTierReadabilityValidator(),
+    LustreThroughputTargetValidator(),
     ClusterNameValidator(),
     QueueLimitsValidator(),
     InstanceTypeExistsValidator(),
