@@ -1,0 +1,311 @@
+"""The ParallelCluster 3 cluster configuration, rendered from the stack config.
+
+A pure function: no Pulumi, no AWS. It takes the validated config models and the ids the other
+components resolved (`ClusterRefs`) and returns the mapping ParallelCluster loads as its YAML
+cluster config (key names as in ParallelCluster 3.16.1's `cluster_schema.py`). The component calls
+it inside `Output.all(...).apply(...)`; the tests call it with literal ids.
+
+What it decides, so the decisions live in one place:
+- nodes join our security groups through `AdditionalSecurityGroups`: ParallelCluster still
+  creates and manages its own head/compute groups (Slurm traffic between them), ours add EFA
+  (all traffic within the group), Lustre, EFS and the accounting database;
+- EFA queues run in exactly one subnet with our named cluster placement group;
+- storage is never owned by the cluster: FSx and EFS are mounted by file system id;
+- the accounting database is referenced by secret ARN, never by password;
+- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hpc_platform.config.models import ClusterConfig, QueueConfig, StackConfig
+from hpc_platform.pcluster import STACK_MARKER_TAG
+
+# CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).
+PCLUSTER_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
+# The prefix ParallelCluster reserves for its own tags.
+PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
+SLURMDBD_PORT = 3306
+DEFAULT_ALLOCATION_STRATEGY = {"ONDEMAND": "lowest-price", "SPOT": "price-capacity-optimized"}
+
+
+@dataclass(frozen=True)
+class ResolvedMount:
+    """A `SharedStorageMount` whose file system id is known."""
+
+    name: str
+    mount_dir: str
+    storage_type: Literal["FsxLustre", "Efs"]
+    file_system_id: str
+
+
+@dataclass(frozen=True)
+class ScriptRef:
+    """A bootstrap script in S3 and the arguments it is run with."""
+
+    url: str
+    """`s3://bucket/key`."""
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatabaseRef:
+    """Where slurmdbd stores accounting data. The password is only ever a secret ARN."""
+
+    host: str
+    user_name: str
+    password_secret_arn: str
+    port: int = SLURMDBD_PORT
+
+    @property
+    def uri(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ClusterRefs:
+    """Everything the renderer needs that other components create, as resolved plain values."""
+
+    head_node_subnet_id: str
+    queue_subnet_ids: Mapping[str, Sequence[str]]
+    """Queue name → compute subnets (exactly one for EFA queues)."""
+    head_node_security_group_ids: Sequence[str]
+    """Extra security groups for the head node (its own group and the cluster-nodes group)."""
+    compute_security_group_ids: Sequence[str]
+    """Extra security groups for compute nodes (the cluster-nodes/EFA group)."""
+    placement_group_names: Mapping[str, str]
+    """EFA queue → name of its cluster placement group."""
+    head_node_instance_profile_arn: str
+    compute_instance_profile_arn: str
+    shared_storage: Sequence[ResolvedMount] = ()
+    head_node_scripts: Sequence[ScriptRef] = ()
+    """Run on the head node once configured (and again after each cluster update)."""
+    compute_scripts: Sequence[ScriptRef] = ()
+    """Run on every compute node once configured."""
+    efa_compute_scripts: Sequence[ScriptRef] = ()
+    """Run, before `compute_scripts`, on nodes of EFA queues."""
+    database: DatabaseRef | None = None
+    """Slurm accounting database; None: accounting off."""
+    stack_marker: str = ""
+    """`<project>/<stack>`: the STACK_MARKER_TAG value."""
+    extra_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def render_cluster_config(config: StackConfig, refs: ClusterRefs) -> dict[str, Any]:
+    """The ParallelCluster cluster config for `config.cluster`, wired to `refs`."""
+    cluster = config.cluster
+    rendered: dict[str, Any] = {
+        "Region": config.region,
+        "Image": {"Os": cluster.os},
+        "Imds": {"ImdsSupport": "v2.0"},
+        "HeadNode": _head_node(cluster, refs),
+        "Scheduling": {
+            "Scheduler": "slurm",
+            "SlurmSettings": _slurm_settings(cluster, refs),
+            "SlurmQueues": [_queue(queue, refs) for queue in cluster.queues],
+        },
+    }
+    if refs.shared_storage:
+        rendered["SharedStorage"] = [_shared_storage(mount) for mount in refs.shared_storage]
+    rendered["Monitoring"] = _monitoring(config)
+    rendered["Tags"] = _tags(config, refs)
+    return rendered
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+def _head_node(cluster: ClusterConfig, refs: ClusterRefs) -> dict[str, Any]:
+    head = cluster.head_node
+    node: dict[str, Any] = {
+        "InstanceType": head.instance_type,
+        "Networking": {
+            "SubnetId": refs.head_node_subnet_id,
+            **_security_groups(refs.head_node_security_group_ids),
+        },
+    }
+    if head.ssh_key_name:
+        node["Ssh"] = {"KeyName": head.ssh_key_name}
+    node["LocalStorage"] = {"RootVolume": {"Size": head.root_volume_gib, "Encrypted": True}}
+    node["Iam"] = {"InstanceProfile": refs.head_node_instance_profile_arn}
+    node["Imds"] = {"Secured": True}
+    if refs.head_node_scripts:
+        sequence = _sequence(refs.head_node_scripts)
+        # OnNodeConfigured cannot change after creation; OnNodeUpdated can, and re-runs the
+        # scripts after every update, so a changed agent reaches the head node without a new cluster.
+        node["CustomActions"] = {"OnNodeConfigured": sequence, "OnNodeUpdated": sequence}
+    return node
+
+
+def _slurm_settings(cluster: ClusterConfig, refs: ClusterRefs) -> dict[str, Any]:
+    slurm = cluster.slurm
+    settings: dict[str, Any] = {
+        "ScaledownIdletime": slurm.scaledown_idletime_minutes,
+        "QueueUpdateStrategy": slurm.queue_update_strategy,
+        "EnableMemoryBasedScheduling": slurm.enable_memory_based_scheduling,
+    }
+    if refs.database is not None:
+        settings["Database"] = {
+            "Uri": refs.database.uri,
+            "UserName": refs.database.user_name,
+            "PasswordSecretArn": refs.database.password_secret_arn,
+        }
+    custom = custom_slurm_settings(cluster, accounting=refs.database is not None)
+    if custom:
+        settings["CustomSlurmSettings"] = custom
+    return settings
+
+
+def custom_slurm_settings(cluster: ClusterConfig, accounting: bool) -> list[dict[str, Any]]:
+    """slurm.conf lines ParallelCluster has no first-class setting for: multifactor fair share.
+
+    Fair share needs accounting (slurmdbd keeps the usage it decays); without it only the
+    priority weights that do not depend on usage would apply, so nothing is rendered.
+    """
+    fair_share = cluster.slurm.fair_share
+    if not (fair_share.enabled and accounting):
+        return []
+    # Values as strings: they become slurm.conf text, and numbers passed through Pulumi's
+    # property protocol come back as floats ("10000.0" is not a Slurm weight).
+    return [
+        {"PriorityType": "priority/multifactor"},
+        {"PriorityWeightFairshare": str(fair_share.priority_weight_fairshare)},
+        {"PriorityWeightAge": str(fair_share.priority_weight_age)},
+        {"PriorityWeightJobSize": str(fair_share.priority_weight_job_size)},
+        # Slurm time format days-hours.
+        {"PriorityDecayHalfLife": f"{fair_share.priority_decay_half_life_days}-0"},
+        # Jobs need a valid association (account/user), and its limits are enforced.
+        {"AccountingStorageEnforce": "associations,limits,qos"},
+    ]
+
+
+def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
+    subnets = list(refs.queue_subnet_ids.get(queue.name, ()))
+    if not subnets:
+        raise ValueError(f"queue {queue.name}: no compute subnet was resolved for it")
+    if queue.enable_efa and len(subnets) != 1:
+        raise ValueError(
+            f"queue {queue.name}: an EFA queue must run in exactly one subnet, got {len(subnets)}"
+        )
+    networking: dict[str, Any] = {
+        "SubnetIds": subnets,
+        **_security_groups(refs.compute_security_group_ids),
+    }
+    if queue.enable_efa:
+        group = refs.placement_group_names.get(queue.name)
+        if not group:
+            raise ValueError(f"queue {queue.name}: EFA is on but no placement group was resolved for it")
+        networking["PlacementGroup"] = {"Enabled": True, "Name": group}
+    rendered: dict[str, Any] = {
+        "Name": queue.name,
+        "CapacityType": queue.capacity_type,
+        "AllocationStrategy": queue.allocation_strategy or DEFAULT_ALLOCATION_STRATEGY[queue.capacity_type],
+        "ComputeResources": [
+            {
+                "Name": resource.name,
+                "InstanceType": resource.instance_type,
+                "MinCount": resource.min_count,
+                "MaxCount": resource.max_count,
+                "DisableSimultaneousMultithreading": resource.disable_hyperthreading,
+                "Efa": {
+                    "Enabled": resource.enable_efa if resource.enable_efa is not None else queue.enable_efa
+                },
+            }
+            for resource in queue.compute_resources
+        ],
+        "Networking": networking,
+        "ComputeSettings": {"LocalStorage": {"RootVolume": {"Encrypted": True}}},
+        "Iam": {"InstanceProfile": refs.compute_instance_profile_arn},
+        "JobExclusiveAllocation": (
+            queue.job_exclusive_allocation if queue.job_exclusive_allocation is not None else queue.enable_efa
+        ),
+    }
+    scripts = [*(refs.efa_compute_scripts if queue.enable_efa else ()), *refs.compute_scripts]
+    if scripts:
+        rendered["CustomActions"] = {"OnNodeConfigured": _sequence(scripts)}
+    return rendered
+
+
+def _shared_storage(mount: ResolvedMount) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "Name": mount.name,
+        "MountDir": mount.mount_dir,
+        "StorageType": mount.storage_type,
+    }
+    if mount.storage_type == "FsxLustre":
+        entry["FsxLustreSettings"] = {"FileSystemId": mount.file_system_id}
+    else:
+        entry["EfsSettings"] = {"FileSystemId": mount.file_system_id, "EncryptionInTransit": True}
+    return entry
+
+
+def _monitoring(config: StackConfig) -> dict[str, Any]:
+    prod = config.environment == "prod"
+    return {
+        # Per-minute EC2 metrics on every node: worth its cost where it pages someone.
+        "DetailedMonitoring": prod,
+        "Logs": {
+            "CloudWatch": {
+                "Enabled": True,
+                "RetentionInDays": log_retention_days(config.observability.log_retention_days),
+                # Keep prod logs (audit trail) when the cluster is deleted.
+                "DeletionPolicy": "Retain" if prod else "Delete",
+            }
+        },
+        "Dashboards": {"CloudWatch": {"Enabled": True}},
+        "Alarms": {"Enabled": True},
+    }
+
+
+def _tags(config: StackConfig, refs: ClusterRefs) -> list[dict[str, str]]:
+    tags = {**refs.extra_tags, **config.tags}
+    if refs.stack_marker:
+        tags[STACK_MARKER_TAG] = refs.stack_marker
+    reserved = sorted(key for key in tags if key.startswith(PCLUSTER_RESERVED_TAG_PREFIX))
+    if reserved:
+        raise ValueError(
+            f"tag keys {', '.join(reserved)} use the prefix {PCLUSTER_RESERVED_TAG_PREFIX!r}, "
+            "which ParallelCluster reserves; rename them"
+        )
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+def log_retention_days(days: int) -> int:
+    """The configured retention, raised to the next value ParallelCluster accepts (never lowered:
+    logs are kept at least as long as asked)."""
+    for allowed in PCLUSTER_LOG_RETENTION_DAYS:
+        if allowed >= days:
+            return allowed
+    return PCLUSTER_LOG_RETENTION_DAYS[-1]
+
+
+def _security_groups(ids: Sequence[str]) -> dict[str, Any]:
+    return {"AdditionalSecurityGroups": list(ids)} if ids else {}
+
+
+def _sequence(scripts: Sequence[ScriptRef]) -> dict[str, Any]:
+    return {
+        "Sequence": [
+            {"Script": script.url, "Args": list(script.args)} if script.args else {"Script": script.url}
+            for script in scripts
+        ]
+    }
+
+
+__all__ = [
+    "DEFAULT_ALLOCATION_STRATEGY",
+    "PCLUSTER_LOG_RETENTION_DAYS",
+    "ClusterRefs",
+    "DatabaseRef",
+    "ResolvedMount",
+    "ScriptRef",
+    "custom_slurm_settings",
+    "log_retention_days",
+    "render_cluster_config",
+]
