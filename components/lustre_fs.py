@@ -38,11 +38,10 @@ from hpc_platform.config.models import (
     ScratchLustreConfig,
     StackConfig,
 )
+from hpc_platform.performance import MB_PER_GB, lustre_baseline_mbps
 
 TYPE_TOKEN = "hpc:storage:LustreFs"
 
-GIB_PER_TIB = 1024
-MB_PER_GB = 1000
 # Lustre 2.15: the client version ParallelCluster 3's current AMIs (alinux2023, ubuntu2204+, rhel9) ship.
 LUSTRE_VERSION = "2.15"
 LUSTRE_LOG_LEVEL = "WARN_ERROR"
@@ -68,11 +67,6 @@ class LustreNetwork(Protocol):
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (tested directly)
 # ---------------------------------------------------------------------------------------------
-def baseline_throughput_mbps(capacity_gib: int, throughput_mbps_per_tib: float) -> float:
-    """Baseline throughput FSx provisions: capacity in TiB × MB/s per TiB."""
-    return capacity_gib / GIB_PER_TIB * throughput_mbps_per_tib
-
-
 @dataclass(frozen=True)
 class LustreThroughput:
     """Baseline throughput of each file system (0 when disabled) and the design target, in MB/s."""
@@ -104,12 +98,12 @@ def lustre_throughput(
 ) -> LustreThroughput:
     return LustreThroughput(
         scratch_mbps=(
-            baseline_throughput_mbps(scratch.capacity_gib, LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB)
+            lustre_baseline_mbps(scratch.capacity_gib, LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB)
             if scratch.enabled
             else 0.0
         ),
         persistent_mbps=(
-            baseline_throughput_mbps(persistent.capacity_gib, persistent.throughput_mbps_per_tib)
+            lustre_baseline_mbps(persistent.capacity_gib, persistent.throughput_mbps_per_tib)
             if persistent.enabled
             else 0.0
         ),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from hpc_platform.offline.engine import Plan, PlannedResource, plain
 
 if TYPE_CHECKING:
+    from hpc_platform.config.models import StackConfig
     from hpc_platform.offline import StackPlan
 
 
@@ -58,4 +59,24 @@ def render_plan(stack_plan: StackPlan) -> str:
         lines.append("Outputs:")
         for key in sorted(plan.outputs):
             lines.append(f"  {key}: {_format_value(plan.outputs[key])}")
+    lines.extend(_performance_lines(stack_plan))
     return "\n".join(lines) + "\n"
+
+
+def _performance_lines(stack_plan: StackPlan) -> list[str]:
+    """The performance model of the stack's config (see `hpc_platform.performance`)."""
+    from hpc_platform.catalog import default_catalog
+    from hpc_platform.performance import performance_model, render_performance
+
+    config = stack_plan.loaded.config
+    lines = render_performance(performance_model(config, default_catalog()))
+    lines.extend(_cost_lines(config))
+    return lines
+
+
+def _cost_lines(config: StackConfig) -> list[str]:
+    """A rough monthly cost from the bundled price snapshot (see `hpc_platform.pricing`)."""
+    from hpc_platform.pricing import estimate_monthly_cost, render_cost
+
+    budget = config.observability.budget
+    return render_cost(estimate_monthly_cost(config), budget.monthly_limit_usd if budget else None)

@@ -27,7 +27,6 @@ from components.lustre_fs import (
     LustreThroughput,
     association_s3_args,
     association_slug,
-    baseline_throughput_mbps,
     lustre_throughput,
 )
 from components.mounts import SharedStorageMount
@@ -42,6 +41,7 @@ from hpc_platform.config.models import (
 )
 from hpc_platform.offline import StackPlan, plan_stack_file, run_offline
 from hpc_platform.offline.engine import Plan, PlannedResource
+from hpc_platform.performance import lustre_baseline_mbps
 from hpc_platform.tagging import is_taggable
 
 LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
@@ -114,7 +114,7 @@ def plan_with(
 def test_baseline_throughput_is_capacity_in_tib_times_throughput_per_tib(
     capacity_gib: int, per_tib: int, expected: float
 ) -> None:
-    assert baseline_throughput_mbps(capacity_gib, per_tib) == pytest.approx(expected)
+    assert lustre_baseline_mbps(capacity_gib, per_tib) == pytest.approx(expected)
 
 
 def test_scratch_uses_the_scratch_2_baseline_and_target_is_converted_to_mbps() -> None:

@@ -477,10 +477,10 @@ class ClusterConfig(Model):
         PCLUSTER_DEFAULT_VERSION
     )
     """Changing it replaces the cluster: ParallelCluster refuses updates across versions."""
-    os: Literal["alinux2023", "alinux2", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9"] = (
+    os: Literal["alinux2023", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9"] = (
         "alinux2023"
     )
-    """Operating system of the official ParallelCluster AMI."""
+    """Operating system of the official ParallelCluster AMI (those ParallelCluster 3.16 supports)."""
     head_node: HeadNodeConfig = HeadNodeConfig()
     """The Slurm controller node."""
     slurm: SlurmConfig = SlurmConfig()

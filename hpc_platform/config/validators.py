@@ -19,13 +19,13 @@ from hpc_platform.config.models import (
     LUSTRE_PERSISTENT_2,
     LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
     LUSTRE_SCRATCH_2,
-    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
     PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_MAX_COMPUTE_RESOURCES,
     PCLUSTER_MAX_QUEUES,
     SUBNET_TIERS,
     StackConfig,
 )
+from hpc_platform.performance import throughput_model
 from hpc_platform.placement import queue_placements
 from hpc_platform.spot import spot_share
 
@@ -303,7 +303,7 @@ class LustreThroughputTargetValidator(Validator):
         target = storage.target_aggregate_throughput_gbps
         if target is None:
             return
-        baseline = lustre_baseline_mbps(config) / 1000
+        baseline = throughput_model(config).aggregate_gbps
         if baseline < target:
             yield Finding(
                 ("storage", "target_aggregate_throughput_gbps"),
@@ -311,17 +311,6 @@ class LustreThroughputTargetValidator(Validator):
                 "add capacity or raise persistent.throughput_mbps_per_tib",
                 "WARNING",
             )
-
-
-def lustre_baseline_mbps(config: StackConfig) -> float:
-    """Aggregate baseline throughput of the enabled Lustre file systems (capacity TiB × MB/s/TiB)."""
-    storage = config.storage
-    total = 0.0
-    if storage.scratch.enabled:
-        total += storage.scratch.capacity_gib / 1024 * LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB
-    if storage.persistent.enabled:
-        total += storage.persistent.capacity_gib / 1024 * storage.persistent.throughput_mbps_per_tib
-    return total
 
 
 # --- cluster ----------------------------------------------------------------------------------
