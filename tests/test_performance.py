@@ -292,9 +292,12 @@ def test_price_snapshot_says_what_it_is() -> None:
 
 
 def test_report_labels_the_cost_estimate() -> None:
-    text = render_plan(planned("prod"))
+    stack_plan = planned("prod")
+    text = render_plan(stack_plan)
     section = text.split("Cost estimate", 1)[1]
     assert section.startswith(" (approximate, us-east-2 list prices as of ")
     assert "an estimate, not a quote" in section.splitlines()[0]
     assert "Spot 60% below On-Demand" in section
-    assert "budget: $400,000 / month" in section
+    budget = stack_plan.loaded.config.observability.budget
+    assert budget is not None
+    assert f"budget: ${budget.monthly_limit_usd:,.0f} / month" in section
