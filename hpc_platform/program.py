@@ -48,8 +48,26 @@ def program() -> None:
         pulumi.export(key, value)
 
     # 3. cluster
+    from components.parallel_cluster import ParallelCluster, ParallelClusterArgs
+
+    cluster = ParallelCluster(
+        f"{prefix}-cluster",
+        ParallelClusterArgs.from_config(config, network=network, data=data, storage=[lustre, data]),
+    )
+    for key, value in cluster.outputs().items():
+        pulumi.export(key, value)
+    # The Spot target the policy pack checks the rendered queues against.
+    pulumi.export("spot_min_share", config.cluster.spot.min_share)
 
     # 4. observability
+    from components.observability import Observability, ObservabilityArgs
+
+    observability = Observability(
+        f"{prefix}-observability",
+        ObservabilityArgs.from_config(config, lustre=lustre, data=data, cluster=cluster),
+    )
+    for key, value in observability.outputs().items():
+        pulumi.export(key, value)
 
     pulumi.export("environment", config.environment)
     pulumi.export("region", config.region)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,19 +20,33 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_DIR = Path(os.environ.get("HPC_PCLUSTER_VENV", REPO_ROOT / ".pcluster-venv"))
 # The harness tests the ParallelCluster version the clusters are created with.
 PCLUSTER_PACKAGE = f"aws-parallelcluster=={PCLUSTER_DEFAULT_VERSION}"
+
+
+def _moto_package() -> str:
+    """moto exactly as pinned in pyproject's dev dependencies: the integration harness runs a moto
+    server next to ParallelCluster's API app in this venv and patches moto's internals."""
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    match = re.search(r'"(moto\[server\]==[^"]+)"', pyproject)
+    if match is None:
+        raise RuntimeError("pyproject.toml must pin moto[server]==<version> in the dev dependencies")
+    return match.group(1)
+
+
+PACKAGES = (PCLUSTER_PACKAGE, _moto_package())
 _MARKER = VENV_DIR / ".installed"
+_MARKER_TEXT = "\n".join(PACKAGES)
 
 
 def pcluster_python() -> Path:
     """The interpreter of the ParallelCluster venv, building it on first use."""
     python = VENV_DIR / "bin" / "python"
-    if _MARKER.is_file() and _MARKER.read_text().strip() == PCLUSTER_PACKAGE and python.exists():
+    if _MARKER.is_file() and _MARKER.read_text().strip() == _MARKER_TEXT and python.exists():
         return python
     VENV_DIR.parent.mkdir(parents=True, exist_ok=True)
     lock_path = VENV_DIR.parent / ".pcluster-venv.lock"
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (_MARKER.is_file() and _MARKER.read_text().strip() == PCLUSTER_PACKAGE and python.exists()):
+        if not (_MARKER.is_file() and _MARKER.read_text().strip() == _MARKER_TEXT and python.exists()):
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV_DIR)], check=True)
             subprocess.run(
                 [
@@ -41,11 +56,11 @@ def pcluster_python() -> Path:
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
-                    PCLUSTER_PACKAGE,
+                    *PACKAGES,
                 ],
                 check=True,
             )
-            _MARKER.write_text(PCLUSTER_PACKAGE + "\n")
+            _MARKER.write_text(_MARKER_TEXT + "\n")
     return python
 
 

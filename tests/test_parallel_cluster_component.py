@@ -1,0 +1,455 @@
+"""ParallelCluster component: pure helpers, and properties of every stack's offline plan."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import REPO_ROOT, STACKS, planned
+
+from components.parallel_cluster import (
+    API_TEMPLATE_URL,
+    IAM_PATH,
+    MANAGED_POLICIES,
+    TYPE_TOKEN,
+    api_template_url,
+    compute_node_policy,
+    head_node_policy,
+    metrics_policy,
+    partition_of,
+)
+from hpc_platform import metrics
+from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+from hpc_platform.offline import plan_stack_file
+from hpc_platform.offline.engine import SECRET_PLACEHOLDER, Plan, PlannedResource, plain
+from hpc_platform.offline.mocks import PlanMocks
+from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
+
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+PROFILE = "aws:iam/instanceProfile:InstanceProfile"
+DB_CLUSTER = "aws:rds/cluster:Cluster"
+DB_INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+DB_SUBNETS = "aws:rds/subnetGroup:SubnetGroup"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+KMS_KEY = "aws:kms/key:Key"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SUBNET = "aws:ec2/subnet:Subnet"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+CFN_STACK = "aws:cloudformation/stack:Stack"
+PLAINTEXT_PASSWORD = "Plaintext-Sentinel-Password-0123456789"
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+def component(plan: Plan) -> PlannedResource:
+    (found,) = plan.of_type(TYPE_TOKEN)
+    return found
+
+
+def children(plan: Plan, token: str) -> list[PlannedResource]:
+    return [r for r in plan.children_of(component(plan).urn) if r.type == token]
+
+
+def only(plan: Plan, token: str) -> PlannedResource:
+    (found,) = children(plan, token)
+    return found
+
+
+def cluster_resource(plan: Plan) -> PlannedResource:
+    (found,) = [r for r in plan.resources if r.inputs.get(KIND_PROPERTY) == KIND_VALUE]
+    return found
+
+
+def statements(document: Any) -> Iterator[dict[str, Any]]:
+    parsed = json.loads(document) if isinstance(document, str) else document
+    body = parsed["Statement"]
+    yield from [body] if isinstance(body, dict) else body
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_named(plan: Plan, suffix: str) -> PlannedResource:
+    (found,) = [r for r in children(plan, ROLE) if r.name.endswith(f"-{suffix}-role")]
+    return found
+
+
+def policies_of(plan: Plan, role_key: str) -> dict[str, PlannedResource]:
+    return {
+        r.inputs["name"]: r
+        for r in children(plan, ROLE_POLICY)
+        if r.name.startswith(f"{component(plan).name}-{role_key}-")
+    }
+
+
+# --- pure helpers -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-east-2", "aws"), ("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
+)
+def test_partition_of(region: str, partition: str) -> None:
+    assert partition_of(region) == partition
+
+
+def test_api_template_url_is_the_official_one_for_the_pinned_version() -> None:
+    assert api_template_url("us-east-2", "3.16.1") == (
+        "https://us-east-2-aws-parallelcluster.s3.us-east-2.amazonaws.com/parallelcluster/3.16.1/api/"
+        "parallelcluster-api.yaml"
+    )
+    assert "{version}" in API_TEMPLATE_URL
+
+
+def test_metrics_policy_is_limited_to_the_slurm_namespace() -> None:
+    (statement,) = statements(metrics_policy())
+    assert statement["Action"] == "cloudwatch:PutMetricData"
+    assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": metrics.SLURM_NAMESPACE}}
+
+
+def test_head_node_policy_is_scoped_to_the_cluster() -> None:
+    document = head_node_policy(
+        partition="aws",
+        region="us-east-2",
+        account_id="123456789012",
+        cluster_name="hpc-x",
+        version="3.16.1",
+        compute_subnet_ids=["subnet-1"],
+        compute_role_arn="arn:aws:iam::123456789012:role/parallelcluster/compute",
+        key_name=None,
+    )
+    by_sid = {s["Sid"]: s for s in statements(document)}
+    assert by_sid["PassComputeRole"]["Resource"] == "arn:aws:iam::123456789012:role/parallelcluster/compute"
+    assert by_sid["ClusterTable"]["Resource"].endswith(":table/parallelcluster-hpc-x")
+    assert by_sid["ClusterStack"]["Resource"].endswith(":stack/hpc-x/*")
+    assert by_sid["Ec2TerminateOwnNodes"]["Condition"] == {
+        "StringEquals": {"ec2:ResourceTag/parallelcluster:cluster-name": "hpc-x"}
+    }
+    assert (
+        "arn:aws:ec2:us-east-2:123456789012:subnet/subnet-1"
+        in by_sid["Ec2RunInstancesCreateFleet"]["Resource"]
+    )
+    assert not any("key-pair" in r for r in by_sid["Ec2RunInstancesCreateFleet"]["Resource"])
+    assert by_sid["ClusterDnsRecords"]["Condition"] == {
+        "ForAllValues:StringLike": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["*.hpc-x.pcluster"]
+        }
+    }
+
+
+def test_compute_node_policy_cannot_launch_or_pass_roles() -> None:
+    document = compute_node_policy(
+        partition="aws", region="us-east-2", account_id="123456789012", cluster_name="hpc-x", version="3.16.1"
+    )
+    actions = {a for s in statements(document) for a in as_list(s["Action"])}
+    assert not actions & {"ec2:RunInstances", "ec2:CreateFleet", "iam:PassRole", "ec2:TerminateInstances"}
+
+
+# --- the plan -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_resource_carries_marker_and_rendered_config(stack: str) -> None:
+    plan = planned(stack).plan
+    cluster = cluster_resource(plan)
+    inputs = cluster.inputs
+    assert cluster.parent == component(plan).urn
+    assert inputs["stack_marker"] == f"hpc-platform/{stack}"
+    assert inputs["parallelcluster_version"] == PCLUSTER_DEFAULT_VERSION
+    config = inputs["cluster_config"]
+    assert isinstance(config, dict), "the rendered config must be a plain (non-secret) mapping"
+    tags = {t["Key"]: t["Value"] for t in config["Tags"]}
+    assert tags[STACK_MARKER_TAG] == f"hpc-platform/{stack}"
+    assert config["Region"] == planned(stack).loaded.config.region
+    assert inputs["cluster_name"] == planned(stack).loaded.config.cluster.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_slurm_conf_values_survive_the_engine_as_text(stack: str) -> None:
+    """Numbers cross Pulumi's property protocol as floats; slurm.conf must not get `10000.0`."""
+    config = cluster_resource(planned(stack).plan).inputs["cluster_config"]
+    custom = config["Scheduling"]["SlurmSettings"]["CustomSlurmSettings"]
+    assert custom
+    for entry in custom:
+        for value in entry.values():
+            assert isinstance(value, str) and not value.endswith(".0"), entry
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_config_references_the_planned_resources(stack: str) -> None:
+    plan = planned(stack).plan
+    config = cluster_resource(plan).inputs["cluster_config"]
+    profiles = {r.name.rsplit("-", 2)[-2]: r for r in children(plan, PROFILE)}
+    assert config["HeadNode"]["Iam"]["InstanceProfile"].endswith(f"instance-profile/{profiles['head'].id}")
+    for queue in config["Scheduling"]["SlurmQueues"]:
+        assert queue["Iam"]["InstanceProfile"].endswith(f"instance-profile/{profiles['compute'].id}")
+    subnet_ids = {r.id for r in plan.of_type(SUBNET)}
+    assert config["HeadNode"]["Networking"]["SubnetId"] in subnet_ids
+    for queue in config["Scheduling"]["SlurmQueues"]:
+        assert set(queue["Networking"]["SubnetIds"]) <= subnet_ids
+    secret_arn = config["Scheduling"]["SlurmSettings"]["Database"]["PasswordSecretArn"]
+    assert secret_arn.startswith("arn:aws:secretsmanager:")
+    endpoint = cluster_endpoint(plan)
+    assert config["Scheduling"]["SlurmSettings"]["Database"]["Uri"] == f"{endpoint}:3306"
+    objects = {r.inputs["key"] for r in children(plan, OBJECT)}
+    scripts = [
+        s["Script"]
+        for q in config["Scheduling"]["SlurmQueues"]
+        for s in q["CustomActions"]["OnNodeConfigured"]["Sequence"]
+    ]
+    assert {script.split("/", 3)[3] for script in scripts} <= objects
+
+
+def cluster_endpoint(plan: Plan) -> str:
+    endpoint: str = only(plan, DB_CLUSTER).outputs["endpoint"]
+    return endpoint
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_iam_policies_have_no_wildcard_action_on_wildcard_resource(stack: str) -> None:
+    plan = planned(stack).plan
+    documents = [r.inputs["policy"] for r in children(plan, ROLE_POLICY)]
+    documents += [r.inputs["assumeRolePolicy"] for r in children(plan, ROLE)]
+    assert len(documents) >= 7
+    for document in documents:
+        for statement in statements(document):
+            actions = as_list(statement.get("Action", []))
+            resources = as_list(statement.get("Resource", []))
+            assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+            if "*" in resources:
+                assert all(":Describe" in a or a == "cloudwatch:PutMetricData" for a in actions), statement
+                if actions == ["cloudwatch:PutMetricData"]:
+                    assert "Condition" in statement
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_roles_get_managed_and_scoped_inline_policies(stack: str) -> None:
+    plan = planned(stack).plan
+    for role_key in ("head", "compute"):
+        role = role_named(plan, role_key)
+        assert role.inputs["path"] == IAM_PATH
+        attached = {
+            r.inputs["policyArn"].rsplit("/", 1)[-1]
+            for r in children(plan, ATTACHMENT)
+            if r.name.startswith(f"{component(plan).name}-{role_key}-")
+        }
+        assert attached == set(MANAGED_POLICIES)
+    head = policies_of(plan, "head")
+    compute = policies_of(plan, "compute")
+    assert set(head) == {"bootstrap-read", "parallelcluster-head", "slurm-metrics", "slurmdb-secret"}
+    assert set(compute) == {"bootstrap-read", "parallelcluster-compute"}
+    secret_actions = [
+        a
+        for policy in compute.values()
+        for s in statements(policy.inputs["policy"])
+        for a in as_list(s["Action"])
+        if a.startswith("secretsmanager:")
+    ]
+    assert secret_actions == [], "compute nodes must not read the database secret"
+    (secret,) = children(plan, SECRET)
+    (read_secret,) = [
+        s for s in statements(head["slurmdb-secret"].inputs["policy"]) if s["Sid"] == "ReadSlurmdbdPassword"
+    ]
+    assert read_secret["Resource"] == secret.outputs["arn"]
+    bootstrap = [
+        s for s in statements(head["bootstrap-read"].inputs["policy"]) if s["Action"] != "kms:Decrypt"
+    ]
+    assert all(
+        s["Resource"].endswith("/bootstrap/" + planned(stack).loaded.config.cluster.name + "/*")
+        for s in bootstrap
+    )
+    profiles = children(plan, PROFILE)
+    assert len(profiles) == 2 and all(p.inputs["path"] == IAM_PATH for p in profiles)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_accounting_database_is_encrypted_in_private_subnets(stack: str) -> None:
+    plan = planned(stack).plan
+    loaded = planned(stack).loaded.config
+    db = only(plan, DB_CLUSTER)
+    inputs = db.inputs
+    assert inputs["engine"] == "aurora-mysql"
+    assert inputs["storageEncrypted"] is True
+    key = only(plan, KMS_KEY)
+    assert inputs["kmsKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    assert inputs["serverlessv2ScalingConfiguration"] == {
+        "minCapacity": loaded.cluster.slurm.accounting.min_capacity_acu,
+        "maxCapacity": loaded.cluster.slurm.accounting.max_capacity_acu,
+    }
+    assert inputs["deletionProtection"] is (stack == "prod")
+    assert plain(inputs["masterPassword"]) == SECRET_PLACEHOLDER
+    instance = only(plan, DB_INSTANCE)
+    assert instance.inputs["instanceClass"] == "db.serverless"
+    assert instance.inputs["publiclyAccessible"] is False
+    private = {r.id for r in plan.of_type(SUBNET) if r.inputs.get("tags", {}).get("Tier") == "private"}
+    assert private
+    assert set(only(plan, DB_SUBNETS).inputs["subnetIds"]) == private
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_database_accepts_mysql_only_from_cluster_nodes(stack: str) -> None:
+    plan = planned(stack).plan
+    db_sg = only(plan, SECURITY_GROUP)
+    assert only(plan, DB_CLUSTER).inputs["vpcSecurityGroupIds"] == [db_sg.id]
+    rules = [r for r in children(plan, INGRESS) if r.inputs["securityGroupId"] == db_sg.id]
+    assert len(rules) == 1
+    (rule,) = rules
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (3306, 3306, "tcp")
+    assert "cidrIpv4" not in rule.inputs
+    nodes_sg = [r for r in plan.of_type(SECURITY_GROUP) if r.name.endswith("-efa-sg")]
+    assert rule.inputs["referencedSecurityGroupId"] == nodes_sg[0].id
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_password_lives_in_a_kms_encrypted_secret(stack: str) -> None:
+    plan = planned(stack).plan
+    secret = only(plan, SECRET)
+    assert secret.inputs["kmsKeyId"] == only(plan, KMS_KEY).outputs["arn"]
+    version = only(plan, SECRET_VERSION)
+    assert plain(version.inputs["secretString"]) == SECRET_PLACEHOLDER
+    assert only(plan, PASSWORD).inputs["length"] >= 32
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_bootstrap_scripts_are_kms_encrypted_objects_in_the_data_bucket(stack: str) -> None:
+    plan = planned(stack).plan
+    objects = children(plan, OBJECT)
+    assert {o.inputs["key"].rsplit("/", 1)[-1] for o in objects} == {
+        "efa-check.sh",
+        "node-tuning.sh",
+        "slurm-metrics-agent.sh",
+    }
+    buckets = {r.id for r in plan.of_type("aws:s3/bucket:Bucket")}
+    for obj in objects:
+        assert obj.inputs["serverSideEncryption"] == "aws:kms"
+        assert obj.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+        assert obj.inputs["bucket"] in buckets
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_api_is_the_official_stack_of_the_pinned_version(stack: str) -> None:
+    plan = planned(stack).plan
+    api = only(plan, CFN_STACK)
+    config = planned(stack).loaded.config
+    assert api.inputs["templateUrl"] == api_template_url(
+        config.region, config.cluster.parallelcluster_version
+    )
+    assert set(api.inputs["capabilities"]) == {"CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"}
+    url = api.outputs["outputs"]["ParallelClusterApiInvokeUrl"]
+    assert cluster_resource(plan).inputs["api_url"] == url
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_outputs_hold_no_secrets(stack: str) -> None:
+    outputs = json.dumps(planned(stack).plan.to_json()["outputs"])
+    assert SECRET_PLACEHOLDER not in outputs
+    assert "slurm_database_secret_arn" in outputs
+
+
+def test_plan_json_never_shows_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the password known to the engine, `hpcctl plan --json` still never prints it."""
+    original = PlanMocks.new_resource
+
+    def new_resource(
+        self: PlanMocks, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        resource_id, outputs = original(self, args)
+        if args.typ == PASSWORD:
+            outputs = {**outputs, "result": PLAINTEXT_PASSWORD}
+        return resource_id, outputs
+
+    monkeypatch.setattr(PlanMocks, "new_resource", new_resource)
+    from hpcctl.cli import main
+
+    # The engine does see the password (so the check below is not vacuous)...
+    plan = plan_stack_file(REPO_ROOT / "Pulumi.prod.yaml").plan
+    version = only(plan, SECRET_VERSION)
+    assert version.inputs["secretString"]["value"] == PLAINTEXT_PASSWORD
+    assert only(plan, DB_CLUSTER).inputs["masterPassword"]["value"] == PLAINTEXT_PASSWORD
+    # ...and the plan document never shows it.
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["plan", "--stack", "prod", "--project-dir", str(REPO_ROOT), "--json", "-"], out, err)
+    assert code == 0, err.getvalue()
+    text = out.getvalue()
+    document = json.loads(text)
+    assert PLAINTEXT_PASSWORD not in text
+    assert PLAINTEXT_PASSWORD not in err.getvalue()
+    versions = [r for r in document["resources"] if r["type"] == SECRET_VERSION]
+    assert versions and all(v["inputs"]["secretString"] == SECRET_PLACEHOLDER for v in versions)
+
+
+# --- variants: mutated stack files -------------------------------------------------------------------
+def plan_variant(
+    stack_config: Callable[[str], dict[str, Any]],
+    write_stack: Callable[[dict[str, Any], str], Path],
+    change: Callable[[dict[str, Any]], None],
+) -> Plan:
+    config = stack_config("dev")
+    change(config["hpc:cluster"])
+    return plan_stack_file(write_stack(config, "Pulumi.dev.yaml")).plan
+
+
+def test_without_accounting_there_is_no_database_and_no_secret_access(
+    stack_config: Callable[[str], dict[str, Any]], write_stack: Callable[[dict[str, Any], str], Path]
+) -> None:
+    def change(cluster: dict[str, Any]) -> None:
+        cluster.setdefault("slurm", {})["accounting"] = {"enabled": False}
+        cluster["slurm"]["fair_share"] = {"enabled": False}
+
+    plan = plan_variant(stack_config, write_stack, change)
+    for token in (DB_CLUSTER, DB_INSTANCE, DB_SUBNETS, SECRET, SECRET_VERSION, PASSWORD, KMS_KEY):
+        assert children(plan, token) == [], token
+    assert "slurmdb-secret" not in policies_of(plan, "head")
+    settings = cluster_resource(plan).inputs["cluster_config"]["Scheduling"]["SlurmSettings"]
+    assert "Database" not in settings and "CustomSlurmSettings" not in settings
+    assert "slurm_database_secret_arn" not in plan.outputs
+
+
+def test_existing_password_secret_is_used_instead_of_a_generated_one(
+    stack_config: Callable[[str], dict[str, Any]], write_stack: Callable[[dict[str, Any], str], Path]
+) -> None:
+    arn = "arn:aws:secretsmanager:us-east-2:123456789012:secret:team-slurmdb-AbCdEf"
+
+    def change(cluster: dict[str, Any]) -> None:
+        cluster.setdefault("slurm", {}).setdefault("accounting", {})["existing_password_secret_arn"] = arn
+
+    plan = plan_variant(stack_config, write_stack, change)
+    assert children(plan, PASSWORD) == [] and children(plan, SECRET) == []
+    assert children(plan, DB_CLUSTER)
+    database = cluster_resource(plan).inputs["cluster_config"]["Scheduling"]["SlurmSettings"]["Database"]
+    assert database["PasswordSecretArn"] == arn
+    (read,) = statements(policies_of(plan, "head")["slurmdb-secret"].inputs["policy"])
+    assert read["Resource"] == arn
+
+
+def test_existing_api_endpoint_deploys_no_api_stack(
+    stack_config: Callable[[str], dict[str, Any]], write_stack: Callable[[dict[str, Any], str], Path]
+) -> None:
+    url = "https://abc123.execute-api.us-east-2.amazonaws.com/prod"
+
+    def change(cluster: dict[str, Any]) -> None:
+        cluster["api"] = {**cluster.get("api", {}), "mode": "existing", "endpoint": url}
+
+    plan = plan_variant(stack_config, write_stack, change)
+    assert children(plan, CFN_STACK) == []
+    assert cluster_resource(plan).inputs["api_url"] == url
+
+
+def test_cluster_without_efa_queues_has_no_placement_groups(
+    stack_config: Callable[[str], dict[str, Any]], write_stack: Callable[[dict[str, Any], str], Path]
+) -> None:
+    def change(cluster: dict[str, Any]) -> None:
+        for queue in cluster["queues"]:
+            queue["enable_efa"] = False
+
+    plan = plan_variant(stack_config, write_stack, change)
+    queues = cluster_resource(plan).inputs["cluster_config"]["Scheduling"]["SlurmQueues"]
+    assert all("PlacementGroup" not in q["Networking"] for q in queues)
+    assert all(r["Efa"] == {"Enabled": False} for q in queues for r in q["ComputeResources"])
