@@ -108,10 +108,23 @@ def test_every_configured_queue_is_rendered_with_its_capacity_type(stack: str) -
         assert queues[queue.name]["CapacityType"] == queue.capacity_type
         resources = queues[queue.name]["ComputeResources"]
         assert [r["Name"] for r in resources] == [r.name for r in queue.compute_resources]
+        multi_subnet = len(queues[queue.name]["Networking"]["SubnetIds"]) > 1
         for got, want in zip(resources, queue.compute_resources, strict=True):
-            assert got["InstanceType"] == want.instance_type
+            if multi_subnet:
+                # ParallelCluster accepts several subnets only with `Instances`.
+                assert "InstanceType" not in got
+                assert got["Instances"] == [{"InstanceType": want.instance_type}]
+            else:
+                assert got["InstanceType"] == want.instance_type
             assert (got["MinCount"], got["MaxCount"]) == (want.min_count, want.max_count)
             assert got["DisableSimultaneousMultithreading"] is want.disable_hyperthreading
+
+
+def test_multi_az_queues_exist_in_every_stack() -> None:
+    """The Instances form above is exercised: every stack has a queue spanning several AZs."""
+    for stack in STACKS:
+        _, out = rendered(stack)
+        assert any(len(q["Networking"]["SubnetIds"]) > 1 for q in out["Scheduling"]["SlurmQueues"]), stack
 
 
 @pytest.mark.parametrize("stack", STACKS)

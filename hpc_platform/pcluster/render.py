@@ -199,6 +199,9 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
         if not group:
             raise ValueError(f"queue {queue.name}: EFA is on but no placement group was resolved for it")
         networking["PlacementGroup"] = {"Enabled": True, "Name": group}
+    # ParallelCluster (SingleInstanceTypeSubnetValidator) accepts several subnets only for compute
+    # resources that list their types under `Instances`; one subnet keeps the plain `InstanceType`.
+    multi_subnet = len(subnets) > 1
     rendered: dict[str, Any] = {
         "Name": queue.name,
         "CapacityType": queue.capacity_type,
@@ -206,7 +209,11 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
         "ComputeResources": [
             {
                 "Name": resource.name,
-                "InstanceType": resource.instance_type,
+                **(
+                    {"Instances": [{"InstanceType": resource.instance_type}]}
+                    if multi_subnet
+                    else {"InstanceType": resource.instance_type}
+                ),
                 "MinCount": resource.min_count,
                 "MaxCount": resource.max_count,
                 "DisableSimultaneousMultithreading": resource.disable_hyperthreading,

@@ -5,10 +5,9 @@ profiles, FSx for Lustre, EFS, bootstrap scripts, the accounting DB secret) are 
 then the rendered config goes through ParallelCluster's validators (dry run), its CDK synth and
 (moto's) CloudFormation: create → a fleet-stop update → delete.
 
-Every queue gets one subnet here. The renderer gives a non-EFA queue one subnet per AZ that offers
-its instance type, and ParallelCluster 3.16.1 rejects that for compute resources declared with
-`InstanceType` (SingleInstanceTypeSubnetValidator: multiple subnets need `Instances`); see
-`test_multi_subnet_queue_with_instance_type_is_rejected`, which pins that ParallelCluster rule.
+As in the dev stack, the EFA queues get one subnet and the debug queue spans two AZs, which the
+renderer declares with `Instances` (ParallelCluster 3.16.1's SingleInstanceTypeSubnetValidator
+rejects `InstanceType` on a multi-subnet queue; `test_multi_subnet_queue_needs_instances` pins that).
 """
 
 from __future__ import annotations
@@ -122,7 +121,11 @@ def refs(pcluster_api: dict[str, Any]) -> ClusterRefs:
     ]
     return ClusterRefs(
         head_node_subnet_id=world["head_subnet_id"],
-        queue_subnet_ids={"compute-spot": [subnet], "compute-od": [subnet], "debug": [subnet]},
+        queue_subnet_ids={
+            "compute-spot": [subnet],
+            "compute-od": [subnet],
+            "debug": [subnet, world["compute_subnet_id"]],
+        },
         head_node_security_group_ids=[head_sg, nodes_sg],
         compute_security_group_ids=[nodes_sg],
         placement_group_names={"compute-spot": "hpc-dev-compute-spot", "compute-od": "hpc-dev-compute-od"},
@@ -181,9 +184,11 @@ def props(world: dict[str, Any], config: dict[str, Any], **overrides: Any) -> di
 
 
 def debug_resource(config: dict[str, Any]) -> dict[str, Any]:
+    """The debug queue's instance entry (multi-subnet: the first of `Instances`)."""
     queue = next(q for q in config["Scheduling"]["SlurmQueues"] if q["Name"] == "debug")
     resource: dict[str, Any] = queue["ComputeResources"][0]
-    return resource
+    instances: list[dict[str, Any]] = resource.get("Instances", [resource])
+    return instances[0]
 
 
 def test_rendered_dev_cluster_create_update_delete(pcluster_api: dict[str, Any], refs: ClusterRefs) -> None:
@@ -226,20 +231,19 @@ def test_rendered_dev_cluster_create_update_delete(pcluster_api: dict[str, Any],
     assert provider.read("hpc-dev", state).id == ""
 
 
-def test_multi_subnet_queue_with_instance_type_is_rejected(
-    pcluster_api: dict[str, Any], refs: ClusterRefs
-) -> None:
-    """ParallelCluster's rule the renderer must respect: a queue spread over several subnets
-    declares its instance types with `Instances`, not `InstanceType`."""
+def test_multi_subnet_queue_needs_instances(pcluster_api: dict[str, Any], refs: ClusterRefs) -> None:
+    """ParallelCluster's rule the renderer follows: a queue spread over several subnets declares its
+    instance types with `Instances`; the same queue with `InstanceType` is rejected."""
     world = pcluster_api
     config = dev_config(refs)
     debug = next(q for q in config["Scheduling"]["SlurmQueues"] if q["Name"] == "debug")
-    debug["Networking"]["SubnetIds"] = [*debug["Networking"]["SubnetIds"], world["compute_subnet_id"]]
+    assert len(debug["Networking"]["SubnetIds"]) == 2
+    assert all("Instances" in resource for resource in debug["ComputeResources"])
     provider = ParallelClusterProvider(ProviderSettings(request_backoff=Backoff(0.2, 1, 3)))
-    failures = provider.check({}, props(world, config, cluster_name="hpc-dev-subnets")).failures
-    assert any("SingleInstanceTypeSubnetValidator" in f.reason for f in failures)
-    multi = copy.deepcopy(config)
-    debug = next(q for q in multi["Scheduling"]["SlurmQueues"] if q["Name"] == "debug")
+    assert provider.check({}, props(world, config, cluster_name="hpc-dev-subnets")).failures == []
+    single_type = copy.deepcopy(config)
+    debug = next(q for q in single_type["Scheduling"]["SlurmQueues"] if q["Name"] == "debug")
     for resource in debug["ComputeResources"]:
-        resource["Instances"] = [{"InstanceType": resource.pop("InstanceType")}]
-    assert provider.check({}, props(world, multi, cluster_name="hpc-dev-subnets")).failures == []
+        resource["InstanceType"] = resource.pop("Instances")[0]["InstanceType"]
+    failures = provider.check({}, props(world, single_type, cluster_name="hpc-dev-subnets")).failures
+    assert any("SingleInstanceTypeSubnetValidator" in f.reason for f in failures)
