@@ -38,22 +38,11 @@ def cluster_resources(stack_plan: StackPlan) -> list[Any]:
     return [r for r in stack_plan.plan.resources if r.inputs.get(KIND_PROPERTY) == KIND_VALUE]
 
 
-def needs_cluster() -> None:
-    if not cluster_resources(planned("prod")):
-        pytest.skip("waits on the ParallelCluster resource (hpc:kind marker) landing in the program")
-
-
-def needs_declared_spot_target() -> None:
-    needs_cluster()
+def test_prod_plan_exposes_the_cluster_and_its_spot_target() -> None:
+    """What the Spot policy reads: the cluster (by its marker) and the declared target."""
     prod = planned("prod")
-    visible = "spot_min_share" in prod.plan.outputs or any(
-        "spot_min_share" in r.inputs for r in cluster_resources(prod)
-    )
-    if not visible:
-        pytest.skip(
-            "waits on the stack exposing hpc:cluster.spot.min_share (stack output or cluster "
-            "resource property `spot_min_share`)"
-        )
+    assert len(cluster_resources(prod)) == 1
+    assert prod.plan.outputs["spot_min_share"] == prod.loaded.config.cluster.spot.min_share
 
 
 # --- the committed stacks -------------------------------------------------------------------------
@@ -76,7 +65,6 @@ def test_prod_by_stack_file_with_json_file(tmp_path: Path) -> None:
 def test_fails_prod_with_half_the_spot_eligible_capacity_on_spot(
     stack_config: LoadStack, write_stack: WriteStack, catalog: InstanceCatalog
 ) -> None:
-    needs_cluster()
     config = stack_config("prod")
     counts = {"compute-spot": 323, "compute-od": 300, "memory-spot": 12, "memory-od": 12, "debug": 15}
     for queue in config["hpc:cluster"]["queues"]:
@@ -95,7 +83,6 @@ def test_fails_prod_with_half_the_spot_eligible_capacity_on_spot(
 def test_fails_prod_declaring_a_spot_target_below_the_policy_minimum(
     stack_config: LoadStack, write_stack: WriteStack
 ) -> None:
-    needs_declared_spot_target()
     config = stack_config("prod")
     config["hpc:cluster"]["spot"]["min_share"] = 0.5
     code, violations, _ = check_json("--stack-file", str(write_stack(config, "Pulumi.prod.yaml")))
