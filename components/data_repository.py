@@ -649,4 +649,12 @@ class DataRepository(pulumi.ComponentResource):
         """`/home` on EFS when the home file system is enabled."""
         if self.efs_file_system_id is None:
             return []
-        return [SharedStorageMount("home", EFS_HOME_PATH, "Efs", self.efs_file_system_id)]
+        return [
+            SharedStorageMount(
+                "home",
+                EFS_HOME_PATH,
+                "Efs",
+                self.efs_file_system_id,
+                access_point_id=self.efs_access_point_id,
+            )
+        ]

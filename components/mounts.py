@@ -23,3 +23,5 @@ class SharedStorageMount:
     storage_type: StorageType
     file_system_id: pulumi.Output[str]
     """Id of the existing file system: ParallelCluster mounts it, never owns it."""
+    access_point_id: pulumi.Output[str] | None = None
+    """EFS only: mount through this access point (its root directory and owner) instead of `/`."""

@@ -577,8 +577,8 @@ class ParallelCluster(pulumi.ComponentResource):
                 head_node_instance_profile_arn=values["head_profile"],
                 compute_instance_profile_arn=values["compute_profile"],
                 shared_storage=[
-                    ResolvedMount(m.name, m.mount_dir, m.storage_type, file_system_id)
-                    for m, file_system_id in zip(mounts, values["mount_ids"], strict=True)
+                    ResolvedMount(m.name, m.mount_dir, m.storage_type, file_system_id, access_point_id)
+                    for m, (file_system_id, access_point_id) in zip(mounts, values["mount_ids"], strict=True)
                 ],
                 head_node_scripts=[
                     ScriptRef(
@@ -610,7 +610,9 @@ class ParallelCluster(pulumi.ComponentResource):
             nodes_sg=args.network.efa_security_group_id,
             head_profile=self.head_node_instance_profile.arn,
             compute_profile=self.compute_instance_profile.arn,
-            mount_ids=pulumi.Output.all(*[m.file_system_id for m in mounts]),
+            mount_ids=pulumi.Output.all(
+                *[pulumi.Output.all(m.file_system_id, m.access_point_id) for m in mounts]
+            ),
             scripts=pulumi.Output.all(**scripts),
             database=database,
         ).apply(render)

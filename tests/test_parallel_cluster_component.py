@@ -453,3 +453,12 @@ def test_cluster_without_efa_queues_has_no_placement_groups(
     queues = cluster_resource(plan).inputs["cluster_config"]["Scheduling"]["SlurmQueues"]
     assert all("PlacementGroup" not in q["Networking"] for q in queues)
     assert all(r["Efa"] == {"Enabled": False} for q in queues for r in q["ComputeResources"])
+
+
+def test_efs_home_is_mounted_through_the_data_repositorys_access_point() -> None:
+    plan = planned("prod").plan
+    (cluster,) = [r for r in plan.resources if r.inputs.get("hpc:kind") == "parallelcluster"]
+    (home,) = [m for m in cluster.inputs["cluster_config"]["SharedStorage"] if m["StorageType"] == "Efs"]
+    (access_point,) = plan.of_type("aws:efs/accessPoint:AccessPoint")
+    assert home["EfsSettings"]["AccessPointId"] == access_point.id
+    assert home["EfsSettings"]["EncryptionInTransit"] is True

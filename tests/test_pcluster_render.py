@@ -35,6 +35,7 @@ DB_HOST = "hpc-slurmdb.cluster-abcdef123456.us-east-2.rds.amazonaws.com"
 SCRATCH_ID = "fs-0123456789abcdef0"
 PERSISTENT_ID = "fs-0fedcba9876543210"
 EFS_ID = "fs-0aaaabbbbccccdddd"
+EFS_ACCESS_POINT_ID = "fsap-0aaaabbbbccccdddd"
 
 
 def stack_config(stack: str) -> StackConfig:
@@ -68,7 +69,7 @@ def fake_refs(
         shared_storage=[
             ResolvedMount("scratch", "/scratch", "FsxLustre", SCRATCH_ID),
             ResolvedMount("persistent", "/fsx", "FsxLustre", PERSISTENT_ID),
-            ResolvedMount("home", "/home", "Efs", EFS_ID),
+            ResolvedMount("home", "/home", "Efs", EFS_ID, EFS_ACCESS_POINT_ID),
         ],
         head_node_scripts=[ScriptRef("s3://data/bootstrap/x/slurm-metrics-agent.sh", ("x", config.region))],
         efa_compute_scripts=[ScriptRef("s3://data/bootstrap/x/efa-check.sh")],
@@ -185,7 +186,11 @@ def test_shared_storage_is_mounted_by_id_never_created(stack: str) -> None:
             "Name": "home",
             "MountDir": "/home",
             "StorageType": "Efs",
-            "EfsSettings": {"FileSystemId": EFS_ID, "EncryptionInTransit": True},
+            "EfsSettings": {
+                "FileSystemId": EFS_ID,
+                "EncryptionInTransit": True,
+                "AccessPointId": EFS_ACCESS_POINT_ID,
+            },
         },
     ]
 

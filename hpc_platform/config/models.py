@@ -477,9 +477,7 @@ class ClusterConfig(Model):
         PCLUSTER_DEFAULT_VERSION
     )
     """Changing it replaces the cluster: ParallelCluster refuses updates across versions."""
-    os: Literal["alinux2023", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9"] = (
-        "alinux2023"
-    )
+    os: Literal["alinux2023", "ubuntu2204", "ubuntu2404", "rhel8", "rhel9", "rocky8", "rocky9"] = "alinux2023"
     """Operating system of the official ParallelCluster AMI (those ParallelCluster 3.16 supports)."""
     head_node: HeadNodeConfig = HeadNodeConfig()
     """The Slurm controller node."""

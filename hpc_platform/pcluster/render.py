@@ -40,6 +40,7 @@ class ResolvedMount:
     mount_dir: str
     storage_type: Literal["FsxLustre", "Efs"]
     file_system_id: str
+    access_point_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,10 @@ def _shared_storage(mount: ResolvedMount) -> dict[str, Any]:
     if mount.storage_type == "FsxLustre":
         entry["FsxLustreSettings"] = {"FileSystemId": mount.file_system_id}
     else:
+        # The file-system policy denies clients without TLS, so transit encryption must stay on.
         entry["EfsSettings"] = {"FileSystemId": mount.file_system_id, "EncryptionInTransit": True}
+        if mount.access_point_id:
+            entry["EfsSettings"]["AccessPointId"] = mount.access_point_id
     return entry
 
 
