@@ -48,3 +48,16 @@ def test_the_private_pulumi_api_we_use_is_still_there() -> None:
     monitor = mocks.MockMonitor.__dict__
     for method in ("RegisterResource", "RegisterResourceOutputs", "make_urn"):
         assert method in monitor, f"MockMonitor.{method} is gone"
+
+
+def test_the_parallelcluster_venv_runs_the_pinned_versions() -> None:
+    """The schema and integration tiers test ParallelCluster's own code at the version clusters
+    are created with, next to the pinned moto."""
+    from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+    from tests.support.pcluster_venv import run_pcluster_python
+
+    result = run_pcluster_python(
+        "from importlib.metadata import version; print(version('aws-parallelcluster'), version('moto'))"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [PCLUSTER_DEFAULT_VERSION, _pin("moto")]
