@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import account_root_statement
 from components.mounts import SharedStorageMount
 from hpc_platform.config.models import DataBucketConfig, EfsHomeConfig, LifecycleConfig, StackConfig
 
@@ -183,13 +184,7 @@ def data_key_policy(partition: str, account_id: str, region: str) -> dict[str, A
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "EnableIamPolicies",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
+            account_root_statement(partition, account_id),
             {
                 "Sid": "AllowFsxLustreThroughS3",
                 "Effect": "Allow",

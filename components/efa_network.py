@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.catalog import InstanceCatalog
 from hpc_platform.config.models import SUBNET_TIERS, NetworkConfig, StackConfig
 from hpc_platform.placement import QueuePlacement, queue_placements
@@ -589,32 +590,17 @@ def _port_label(low: int, high: int) -> str:
 def _flow_log_key_policy(
     *, account: str, partition: str, dns_suffix: str, region: str, log_group_name: str
 ) -> str:
-    log_group_arn = f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_name}"
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "CloudWatchLogsEncryptsThisLogGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
+                account_root_statement(partition, account, sid="AccountAdministers"),
+                cloudwatch_logs_statement(
+                    region=region,
+                    dns_suffix=dns_suffix,
+                    log_group_arns=log_group_arn(partition, region, account, log_group_name),
+                    sid="CloudWatchLogsEncryptsThisLogGroup",
+                ),
             ],
         }
     )

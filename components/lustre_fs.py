@@ -28,6 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.data_repository import DataRepository
+from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.mounts import SharedStorageMount
 from hpc_platform.config.models import (
     LUSTRE_PERSISTENT_2,
@@ -145,33 +146,14 @@ def lustre_key_policy(partition: str, account_id: str, region: str, log_group_pr
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "EnableIamPolicies",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "AllowCloudWatchLogsForLustreLogGroups",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": [
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_prefix}*"
-                        )
-                    }
-                },
-            },
+            account_root_statement(partition, account_id),
+            cloudwatch_logs_statement(
+                region=region,
+                dns_suffix="amazonaws.com",
+                log_group_arns=log_group_arn(partition, region, account_id, f"{log_group_prefix}*"),
+                sid="AllowCloudWatchLogsForLustreLogGroups",
+                match="ArnLike",
+            ),
         ],
     }
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import pulumi
 import pulumi_aws as aws
 
+from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.config.models import (
     LUSTRE_PERSISTENT_2,
     LUSTRE_SCRATCH_2,
@@ -634,18 +635,12 @@ def _slug(text: str) -> str:
 def _key_policy(
     *, account: str, partition: str, dns_suffix: str, region: str, log_group_names: Sequence[str]
 ) -> str:
-    log_group_arns = [f"arn:{partition}:logs:{region}:{account}:log-group:{name}" for name in log_group_names]
+    log_group_arns = [log_group_arn(partition, region, account, name) for name in log_group_names]
     return json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministers",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_root_statement(partition, account, sid="AccountAdministers"),
                 {
                     "Sid": "AlarmsAndBudgetsPublishToEncryptedTopic",
                     "Effect": "Allow",
@@ -654,20 +649,12 @@ def _key_policy(
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },
-                {
-                    "Sid": "CloudWatchLogsEncryptsTheseLogGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
-                },
+                cloudwatch_logs_statement(
+                    region=region,
+                    dns_suffix=dns_suffix,
+                    log_group_arns=log_group_arns,
+                    sid="CloudWatchLogsEncryptsTheseLogGroups",
+                ),
             ],
         }
     )
