@@ -61,13 +61,7 @@ def component(plan: Plan) -> PlannedResource:
 
 
 def subtree(plan: Plan) -> list[PlannedResource]:
-    found: list[PlannedResource] = []
-    pending = [component(plan).urn]
-    while pending:
-        children = plan.children_of(pending.pop())
-        found.extend(children)
-        pending.extend(child.urn for child in children)
-    return found
+    return plan.descendants_of(component(plan).urn)
 
 
 def of_type(plan: Plan, token: str) -> list[PlannedResource]:

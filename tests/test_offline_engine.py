@@ -157,3 +157,20 @@ def test_transform_skips_components() -> None:
         custom=False, type_="aws:kms/key:Key", name="k", props={}, opts=pulumi.ResourceOptions()
     )
     assert transform(args) is None
+
+
+def test_descendants_cover_nested_components() -> None:
+    class Outer(pulumi.ComponentResource):
+        def __init__(self, name: str) -> None:
+            super().__init__("hpc:test:Outer", name, None, None)
+            Box(f"{name}-box", pulumi.ResourceOptions(parent=self))
+            self.register_outputs({})
+
+    plan = _run(lambda: Outer("outer"))
+    outer = plan.by_name("outer")
+    assert {r.name for r in plan.descendants_of(outer.urn)} == {
+        "outer-box",
+        "outer-box-key",
+        "outer-box-route",
+    }
+    assert [r.name for r in plan.children_of(outer.urn)] == ["outer-box"]

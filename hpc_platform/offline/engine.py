@@ -74,6 +74,16 @@ class Plan:
     def children_of(self, urn: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.parent == urn]
 
+    def descendants_of(self, urn: str) -> list[PlannedResource]:
+        """Children, their children and so on (a component's whole subtree)."""
+        found: list[PlannedResource] = []
+        pending = [urn]
+        while pending:
+            children = self.children_of(pending.pop())
+            found.extend(children)
+            pending.extend(child.urn for child in children)
+        return found
+
     def by_name(self, name: str) -> PlannedResource:
         matches = [r for r in self.resources if r.name == name]
         if len(matches) != 1:
