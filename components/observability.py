@@ -32,6 +32,7 @@ import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.config.models import (
+    LUSTRE_CAPACITY_INCREMENT_GIB,
     LUSTRE_PERSISTENT_2,
     LUSTRE_SCRATCH_2,
     ObservabilityConfig,
@@ -372,7 +373,8 @@ class Observability(pulumi.ComponentResource):
             self._alarm(
                 f"fsx-{fs.role}-free-capacity",
                 f"Lustre {fs.role} ({fs.deployment_type}, {fs.capacity_gib} GiB) has less than "
-                f"{percent:g} % free: clean up or grow the file system (in 2400 GiB steps)",
+                f"{percent:g} % free: clean up or grow the file system "
+                f"(in {LUSTRE_CAPACITY_INCREMENT_GIB} GiB steps)",
                 metric_queries=[
                     aws.cloudwatch.MetricAlarmMetricQueryArgs(
                         id="free",
