@@ -47,6 +47,8 @@ def compliance_tags_transform(required: dict[str, str]) -> Any:
     def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
         if not args.custom or not is_taggable(args.type_):
             return None
+        if isinstance(args.props.get("tags"), list):
+            return None  # list-shaped tags (e.g. autoscaling groups) carry per-tag options: leave them
         props = dict(args.props)
         props["tags"] = merged_tags(required, props.get("tags"))
         return pulumi.ResourceTransformResult(props=props, opts=args.opts)

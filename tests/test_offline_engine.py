@@ -151,6 +151,19 @@ def test_is_taggable_reads_the_sdk(token: str, taggable: bool) -> None:
     assert is_taggable(token) is taggable
 
 
+def test_transform_leaves_list_shaped_tags_alone() -> None:
+    transform = compliance_tags_transform({"Owner": "x"})
+    tags = [{"key": "Name", "value": "asg", "propagateAtLaunch": True}]
+    args = pulumi.ResourceTransformArgs(
+        custom=True,
+        type_="aws:autoscaling/group:Group",
+        name="g",
+        props={"tags": tags},
+        opts=pulumi.ResourceOptions(),
+    )
+    assert transform(args) is None
+
+
 def test_transform_skips_components() -> None:
     transform = compliance_tags_transform({"Owner": "x"})
     args = pulumi.ResourceTransformArgs(
