@@ -165,6 +165,11 @@ CASES: list[tuple[str, Mutation, str]] = [
         _set("hpc:storage.target_aggregate_throughput_gbps", 200),
         "Pulumi.prod.yaml: hpc:storage.target_aggregate_throughput_gbps: warning: the Lustre sizes give 137.1 GB/s baseline, below the 200 GB/s target…",
     ),
+    (
+        "prod",
+        _set("hpc:compliance.extra_tags", {"Project": "a", "Grant": "b", "Lab": "c"}),
+        "Pulumi.prod.yaml: hpc:compliance.extra_tags: resources would carry 11 tags but S3 objects (the bootstrap scripts) accept at most 10; drop 1 extra tag(s)",
+    ),
     # cluster
     (
         "prod",

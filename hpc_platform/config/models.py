@@ -62,6 +62,9 @@ CLOUDWATCH_RETENTION_DAYS = (
     3288,
     3653,
 )
+# S3 objects take at most 10 tags (every taggable resource, the bootstrap-script objects included,
+# carries the compliance tags plus a Name).
+S3_OBJECT_MAX_TAGS = 10
 # S3 refuses transitions to STANDARD_IA / ONEZONE_IA before 30 days.
 S3_MIN_DAYS_BEFORE_IA = 30
 

@@ -22,6 +22,7 @@ from hpc_platform.config.models import (
     PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_MAX_COMPUTE_RESOURCES,
     PCLUSTER_MAX_QUEUES,
+    S3_OBJECT_MAX_TAGS,
     SUBNET_TIERS,
     StackConfig,
 )
@@ -313,6 +314,23 @@ class LustreThroughputTargetValidator(Validator):
             )
 
 
+# --- compliance -------------------------------------------------------------------------------
+class TagCountValidator(Validator):
+    """Every taggable resource gets the compliance tags; S3 objects accept only 10 tags."""
+
+    name = "tag-count"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        # The compliance tags, plus the Name tag components set on their resources.
+        count = len(config.tags) + ("Name" not in config.tags)
+        if count > S3_OBJECT_MAX_TAGS:
+            yield Finding(
+                ("compliance", "extra_tags"),
+                f"resources would carry {count} tags but S3 objects (the bootstrap scripts) accept at "
+                f"most {S3_OBJECT_MAX_TAGS}; drop {count - S3_OBJECT_MAX_TAGS} extra tag(s)",
+            )
+
+
 # --- cluster ----------------------------------------------------------------------------------
 class ClusterNameValidator(Validator):
     name = "cluster-name"
@@ -575,6 +593,7 @@ VALIDATORS: tuple[Validator, ...] = (
     LustreDataRepositoryValidator(),
     S3LifecycleValidator(),
     ArchiveTierReadabilityValidator(),
+    TagCountValidator(),
     LustreThroughputTargetValidator(),
     ClusterNameValidator(),
     QueueLimitsValidator(),
