@@ -12,13 +12,20 @@ if TYPE_CHECKING:
     from hpc_platform.offline import StackPlan
 
 
+# Components in the order the program builds them (`hpc:<area>:<Name>`), so the report reads
+# top-down and is the same on every run (the engine registers resources concurrently).
+AREA_ORDER = ("network", "storage", "cluster", "observability")
+
+
+def _reading_order(resource: PlannedResource) -> tuple[int, str, str]:
+    parts = resource.type.split(":")
+    area = parts[1] if len(parts) == 3 and parts[0] == "hpc" else ""
+    rank = AREA_ORDER.index(area) if area in AREA_ORDER else len(AREA_ORDER)
+    return rank, resource.type, resource.name
+
+
 def _subtree_counts(plan: Plan, urn: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for child in plan.children_of(urn):
-        if child.custom:
-            counts[child.type] += 1
-        counts.update(_subtree_counts(plan, child.urn))
-    return counts
+    return Counter(r.type for r in plan.descendants_of(urn) if r.custom)
 
 
 def _render_component(plan: Plan, resource: PlannedResource, depth: int, lines: list[str]) -> None:
@@ -28,7 +35,7 @@ def _render_component(plan: Plan, resource: PlannedResource, depth: int, lines: 
     direct: Counter[str] = Counter(c.type for c in plan.children_of(resource.urn) if c.custom)
     for token, count in sorted(direct.items()):
         lines.append(f"{indent}    {count:>4} × {token}")
-    for child in plan.children_of(resource.urn):
+    for child in sorted(plan.children_of(resource.urn), key=_reading_order):
         if not child.custom:
             _render_component(plan, child, depth + 1, lines)
 
@@ -47,9 +54,14 @@ def render_plan(stack_plan: StackPlan) -> str:
     plan = stack_plan.plan
     custom = [r for r in plan.resources if r.custom]
     lines = [f"Plan for stack {plan.stack} (project {plan.project}): {len(custom)} resources"]
-    top_level = [
-        r for r in plan.resources if r.parent is None or r.parent.endswith(f"::{plan.project}-{plan.stack}")
-    ]
+    top_level = sorted(
+        (
+            r
+            for r in plan.resources
+            if r.parent is None or r.parent.endswith(f"::{plan.project}-{plan.stack}")
+        ),
+        key=_reading_order,
+    )
     for resource in top_level:
         if resource.custom:
             lines.append(f"{resource.type}  {resource.name}")

@@ -301,3 +301,15 @@ def test_report_labels_the_cost_estimate() -> None:
     budget = stack_plan.loaded.config.observability.budget
     assert budget is not None
     assert f"budget: ${budget.monthly_limit_usd:,.0f} / month" in section
+
+
+def test_report_lists_components_in_build_order() -> None:
+    text = render_plan(planned("prod"))
+    tokens = [line.split()[0] for line in text.splitlines() if line.startswith("hpc:")]
+    assert tokens == [
+        "hpc:network:EfaNetwork",
+        "hpc:storage:DataRepository",
+        "hpc:storage:LustreFs",
+        "hpc:cluster:ParallelCluster",
+        "hpc:observability:Observability",
+    ]
