@@ -146,3 +146,9 @@ def test_warnings_go_to_stderr_and_do_not_fail(stack_config: LoadStack, write_st
     assert code == EXIT_OK
     assert out.endswith(": valid\n")
     assert "warning: prod has nobody to notify" in err
+
+
+def test_plan_json_is_the_same_on_every_run() -> None:
+    first = run("plan", "--stack-file", str(stack_file("prod")), "--json", "-")[1]
+    second = run("plan", "--stack-file", str(stack_file("prod")), "--json", "-")[1]
+    assert first == second

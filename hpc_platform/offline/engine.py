@@ -64,7 +64,8 @@ class Plan:
         return {
             "stack": self.stack,
             "project": self.project,
-            "resources": [r.to_json() for r in self.resources],
+            # By URN: the engine registers concurrently, and the same program must give the same JSON.
+            "resources": [r.to_json() for r in sorted(self.resources, key=lambda r: r.urn)],
             "outputs": plain(self.outputs),
         }
 
