@@ -363,7 +363,9 @@ def evaluate(
 
 
 def run_policies(plan: Plan, policy_config: Path) -> list[Violation]:
-    return evaluate(plan, read_policy_config(policy_config), str(policy_config))
+    """Mandatory first, then by policy and resource: the same plan gives the same report."""
+    violations = evaluate(plan, read_policy_config(policy_config), str(policy_config))
+    return sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn, v.message))
 
 
 def check(stack_plan: StackPlan, policy_config: Path | None = None) -> list[Violation]:
