@@ -114,6 +114,11 @@ CASES: list[tuple[str, Mutation, str]] = [
         "Pulumi.prod.yaml: hpc:storage.scratch.enable_customer_kms_key: SCRATCH_2 file systems are always encrypted with an AWS-owned key…",
     ),
     (
+        "prod",
+        _set("hpc:storage.persistent.enable_customer_kms_key", False),
+        "Pulumi.prod.yaml: hpc:storage.persistent.enable_customer_kms_key: warning: persistent Lustre without a customer KMS key fails the encryption policy…",
+    ),
+    (
         "dev",
         _set("hpc:storage.scratch.import_path", None),
         "Pulumi.prod.yaml: hpc:storage.scratch.export_path: an export path needs an import_path on the same bucket; set import_path too",

@@ -176,6 +176,14 @@ class LustreEncryptionValidator(Validator):
     name = "lustre-encryption"
 
     def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        persistent = config.storage.persistent
+        if persistent.enabled and not persistent.enable_customer_kms_key and config.environment != "dev":
+            yield Finding(
+                ("storage", "persistent", "enable_customer_kms_key"),
+                "persistent Lustre without a customer KMS key fails the encryption policy "
+                "(fsx-lustre-customer-kms-key, mandatory outside dev); turn it back on",
+                "WARNING",
+            )
         if config.storage.scratch.enable_customer_kms_key:
             yield Finding(
                 ("storage", "scratch", "enable_customer_kms_key"),
