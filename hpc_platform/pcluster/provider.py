@@ -27,6 +27,12 @@ import pulumi
 import pulumi.dynamic
 import yaml
 
+from hpc_platform.config.models import (
+    PCLUSTER_CLUSTER_NAME_MAX,
+    PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
+    PCLUSTER_CLUSTER_NAME_PATTERN,
+    ParallelClusterApiConfig,
+)
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.client import (
     ApiError,
@@ -77,9 +83,12 @@ INPUT_KEYS: tuple[str, ...] = (
 REPLACE_ON: tuple[str, ...] = ("cluster_name", "region", "parallelcluster_version")
 """Inputs whose change means a new cluster (ParallelCluster cannot rename, move or upgrade one)."""
 
-CLUSTER_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]+$")
-CLUSTER_NAME_MAX = 60
-CLUSTER_NAME_MAX_WITH_ACCOUNTING = 40
+CLUSTER_NAME_RE = re.compile(PCLUSTER_CLUSTER_NAME_PATTERN)
+# What the stack config defaults to when a resource's inputs leave a timeout out.
+_DEFAULT_MINUTES = {
+    key: float(ParallelClusterApiConfig.model_fields[key].default)
+    for key in ("create_timeout_minutes", "update_timeout_minutes", "delete_timeout_minutes")
+}
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -244,7 +253,9 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         name = str(props["cluster_name"])
         config = effective_config(props)
         client = self._client(props)
-        deadline = self._deadline(props.get("create_timeout_minutes"), 60)
+        deadline = self._deadline(
+            props.get("create_timeout_minutes"), _DEFAULT_MINUTES["create_timeout_minutes"]
+        )
         adopted = False
         try:
             accepted = client.create_cluster(name, config)
@@ -348,7 +359,7 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                     )
             delay = settings.poll_backoff.delay(attempt, settings.clock.rand)
             if settings.clock.now() + delay > deadline:
-                minutes = props.get("create_timeout_minutes") or 60
+                minutes = props.get("create_timeout_minutes") or _DEFAULT_MINUTES["create_timeout_minutes"]
                 raise ParallelClusterError(
                     f"cluster {name!r} was not ready within create_timeout_minutes={minutes} (status "
                     f"{info.get('clusterStatus', 'unknown')}). It exists and keeps being created in AWS; do "
@@ -364,7 +375,9 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
     ) -> dict[str, Any]:
         """Bring an adopted cluster whose stored config cannot be read to the desired config by a
         plain PUT ("No changes found" when it already matches)."""
-        deadline = self._deadline(props.get("update_timeout_minutes"), 60)
+        deadline = self._deadline(
+            props.get("update_timeout_minutes"), _DEFAULT_MINUTES["update_timeout_minutes"]
+        )
         try:
             client.update_cluster(name, config)
         except BadRequestError as err:
@@ -394,7 +407,9 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
             return pulumi.dynamic.UpdateResult(outputs_of(news, info or _status_of(olds), new_config))
 
         change = classify_change(old_config, new_config)
-        deadline = self._deadline(news.get("update_timeout_minutes"), 60)
+        deadline = self._deadline(
+            news.get("update_timeout_minutes"), _DEFAULT_MINUTES["update_timeout_minutes"]
+        )
         settings = self._settings_or_default()
         self._wait_until_settled(client, name, deadline, "update")
 
@@ -521,7 +536,7 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                 raise ParallelClusterError(_failure_message(name, info, "update"))
             delay = settings.poll_backoff.delay(attempt, settings.clock.rand)
             if settings.clock.now() + delay > deadline:
-                minutes = props.get("update_timeout_minutes") or 60
+                minutes = props.get("update_timeout_minutes") or _DEFAULT_MINUTES["update_timeout_minutes"]
                 raise _UpdateStillRunning(
                     f"cluster {name!r} did not finish updating within update_timeout_minutes={minutes} "
                     f"(status {status}). The update keeps running in AWS; run `pulumi refresh` once it is "
@@ -636,7 +651,9 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
             return
         client = self._client({**props, "cluster_name": name})
         settings = self._settings_or_default()
-        deadline = self._deadline(props.get("delete_timeout_minutes"), 45)
+        deadline = self._deadline(
+            props.get("delete_timeout_minutes"), _DEFAULT_MINUTES["delete_timeout_minutes"]
+        )
         for attempt in range(settings.conflict_retries + 1):
             try:
                 client.delete_cluster(name)
@@ -666,7 +683,7 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                 )
             delay = settings.poll_backoff.delay(attempt, settings.clock.rand)
             if settings.clock.now() + delay > deadline:
-                minutes = props.get("delete_timeout_minutes") or 45
+                minutes = props.get("delete_timeout_minutes") or _DEFAULT_MINUTES["delete_timeout_minutes"]
                 raise ParallelClusterError(
                     f"cluster {name!r} is still being deleted after delete_timeout_minutes={minutes} (status "
                     f"{info.get('clusterStatus')}); run `pulumi destroy`/`pulumi up` again later — deleting "
@@ -731,9 +748,9 @@ def validate_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     name = props.get("cluster_name")
     config = props.get("cluster_config")
     if not _has_unknowns(name):
-        limit = CLUSTER_NAME_MAX
+        limit = PCLUSTER_CLUSTER_NAME_MAX
         if isinstance(config, dict) and not _has_unknowns(config) and _has_accounting(config):
-            limit = CLUSTER_NAME_MAX_WITH_ACCOUNTING
+            limit = PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING
         if not isinstance(name, str) or not CLUSTER_NAME_RE.match(name):
             out.append(
                 (
@@ -743,7 +760,7 @@ def validate_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
                 )
             )
         elif len(name) > limit:
-            why = " with Slurm accounting" if limit == CLUSTER_NAME_MAX_WITH_ACCOUNTING else ""
+            why = " with Slurm accounting" if limit == PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING else ""
             out.append(
                 (
                     "cluster_name",

@@ -14,8 +14,11 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
+from hpc_platform.config.models import ParallelClusterApiConfig
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider
+
+_API_DEFAULTS = ParallelClusterApiConfig()
 
 
 @dataclass
@@ -41,9 +44,10 @@ class ClusterResourceArgs:
     """Validate the configuration with a dry-run create/update during `pulumi preview`."""
     retain_on_delete: bool = False
     """Leave the cluster running when the resource is deleted."""
-    create_timeout_minutes: int = 60
-    update_timeout_minutes: int = 60
-    delete_timeout_minutes: int = 45
+    # Defaults: the stack config's (`hpc:cluster.api.*_timeout_minutes`), declared once there.
+    create_timeout_minutes: int = _API_DEFAULTS.create_timeout_minutes
+    update_timeout_minutes: int = _API_DEFAULTS.update_timeout_minutes
+    delete_timeout_minutes: int = _API_DEFAULTS.delete_timeout_minutes
 
 
 class ParallelClusterCluster(pulumi.dynamic.Resource):
