@@ -31,6 +31,7 @@ from hpc_platform.config.models import REQUIRED_TAG_KEYS, LifecycleConfig, Stack
 from hpc_platform.offline import StackPlan, plan_stack_file, run_offline
 from hpc_platform.offline.engine import Plan, PlannedResource
 from hpc_platform.tagging import is_taggable
+from tests.support.component_queries import component_queries
 
 BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -55,21 +56,7 @@ LoadStack = Callable[[str], dict[str, Any]]
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def component(plan: Plan) -> PlannedResource:
-    (data,) = plan.of_type(TYPE_TOKEN)
-    return data
-
-
-def subtree(plan: Plan) -> list[PlannedResource]:
-    return plan.descendants_of(component(plan).urn)
-
-
-def of_type(plan: Plan, token: str) -> list[PlannedResource]:
-    return [r for r in subtree(plan) if r.type == token]
-
-
-def named(plan: Plan, role: str) -> PlannedResource:
-    return plan.by_name(f"{component(plan).name}-{role}")
+component, subtree, of_type, named = component_queries(TYPE_TOKEN)
 
 
 def for_bucket(plan: Plan, token: str, bucket: PlannedResource) -> list[dict[str, Any]]:

@@ -15,5 +15,7 @@ def test_configuration_reference_is_up_to_date() -> None:
 
 def test_every_field_is_documented() -> None:
     reference = render_config_reference()
-    undocumented = [line for line in reference.splitlines() if line.startswith("| `") and line.endswith("|  |")]
+    undocumented = [
+        line for line in reference.splitlines() if line.startswith("| `") and line.endswith("|  |")
+    ]
     assert undocumented == []

@@ -15,9 +15,10 @@ from components.efa_network import LUSTRE_PORT_RANGES, TYPE_TOKEN, EfaNetworkArg
 from hpc_platform.catalog import InstanceCatalog
 from hpc_platform.config.models import REQUIRED_TAG_KEYS, StackConfig
 from hpc_platform.offline import StackPlan, plan_stack_file
-from hpc_platform.offline.engine import Plan, PlannedResource
+from hpc_platform.offline.engine import Plan
 from hpc_platform.placement import QueuePlacement, queue_placements
 from hpc_platform.tagging import is_taggable
+from tests.support.component_queries import component_queries
 
 SUBNET = "aws:ec2/subnet:Subnet"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -31,22 +32,7 @@ LoadStack = Callable[[str], dict[str, Any]]
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def component(plan: Plan) -> PlannedResource:
-    (network,) = plan.of_type(TYPE_TOKEN)
-    return network
-
-
-def subtree(plan: Plan) -> list[PlannedResource]:
-    """Every resource below the EfaNetwork component."""
-    return plan.descendants_of(component(plan).urn)
-
-
-def of_type(plan: Plan, token: str) -> list[PlannedResource]:
-    return [r for r in subtree(plan) if r.type == token]
-
-
-def named(plan: Plan, role: str) -> PlannedResource:
-    return plan.by_name(f"{component(plan).name}-{role}")
+component, subtree, of_type, named = component_queries(TYPE_TOKEN)
 
 
 def group_id(plan: Plan, role: str) -> str:

@@ -43,6 +43,7 @@ from hpc_platform.offline import StackPlan, plan_stack_file, run_offline
 from hpc_platform.offline.engine import Plan, PlannedResource
 from hpc_platform.performance import lustre_baseline_mbps
 from hpc_platform.tagging import is_taggable
+from tests.support.component_queries import component_queries
 
 LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
 DRA = "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation"
@@ -55,21 +56,7 @@ LoadStack = Callable[[str], dict[str, Any]]
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def component(plan: Plan) -> PlannedResource:
-    (lustre,) = plan.of_type(TYPE_TOKEN)
-    return lustre
-
-
-def subtree(plan: Plan) -> list[PlannedResource]:
-    return plan.descendants_of(component(plan).urn)
-
-
-def of_type(plan: Plan, token: str) -> list[PlannedResource]:
-    return [r for r in subtree(plan) if r.type == token]
-
-
-def named(plan: Plan, role: str) -> PlannedResource:
-    return plan.by_name(f"{component(plan).name}-{role}")
+component, subtree, of_type, named = component_queries(TYPE_TOKEN)
 
 
 def maybe_named(plan: Plan, role: str) -> PlannedResource | None:

@@ -25,6 +25,7 @@ from hpc_platform.metrics import SLURM_NAMESPACE, SLURM_PENDING_JOBS
 from hpc_platform.offline import plan_stack_file, run_offline
 from hpc_platform.offline.engine import Plan, PlannedResource
 from hpc_platform.tagging import is_taggable
+from tests.support.component_queries import component_queries
 
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
@@ -45,17 +46,7 @@ LoadStack = Callable[[str], dict[str, Any]]
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def component(plan: Plan) -> PlannedResource:
-    (observability,) = plan.of_type(TYPE_TOKEN)
-    return observability
-
-
-def subtree(plan: Plan) -> list[PlannedResource]:
-    return plan.descendants_of(component(plan).urn)
-
-
-def of_type(plan: Plan, token: str) -> list[PlannedResource]:
-    return [r for r in subtree(plan) if r.type == token]
+component, subtree, of_type, named = component_queries(TYPE_TOKEN)
 
 
 def one(plan: Plan, token: str) -> PlannedResource:
