@@ -10,39 +10,20 @@ from __future__ import annotations
 
 import copy
 import json
-import urllib.parse
 from typing import Any
 
 import boto3
 import pytest
 
+from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
-from hpc_platform.pcluster.client import Backoff, HttpRequest, HttpResponse, urllib_transport
-from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider, ProviderSettings
+from hpc_platform.pcluster.client import Backoff
+from hpc_platform.pcluster.provider import ParallelClusterProvider, ProviderSettings
+from tests.integration.provider_io import RecordingTransport, provider_props
 
 pytestmark = pytest.mark.integration
 
 MARKER = "hpc-platform/integration"
-
-
-class RecordingTransport:
-    """The default (urllib) transport, recording each API call as (method, path)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.requests: list[HttpRequest] = []
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        parts = urllib.parse.urlsplit(request.url)
-        if parts.path.startswith("/v3/"):
-            dryrun = "dryrun=true" in parts.query
-            self.calls.append((request.method, parts.path + ("?dryrun" if dryrun else "")))
-            self.requests.append(request)
-        return urllib_transport(request)
-
-    def writes(self) -> list[tuple[str, str]]:
-        """The calls that change something: neither reads nor dry runs."""
-        return [c for c in self.calls if c[0] != "GET" and not c[1].endswith("?dryrun")]
 
 
 @pytest.fixture
@@ -92,25 +73,10 @@ def cluster_config(
 
 
 def props(world: dict[str, Any], name: str, **overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "cluster_name": name,
-        "region": world["region"],
-        "api_url": world["api"],
-        "cluster_config": cluster_config(world),
-        "parallelcluster_version": "3.16.1",
-        "stack_marker": MARKER,
-        "allow_fleet_stop": False,
-        "dryrun_on_preview": True,
-        "retain_on_delete": False,
-        "create_timeout_minutes": 5,
-        "update_timeout_minutes": 5,
-        "delete_timeout_minutes": 5,
-        KIND_PROPERTY: KIND_VALUE,
-    }
-    for key in OUTPUT_KEYS:
-        base.setdefault(key, None)
-    base.update(overrides)
-    return base
+    overrides.setdefault("cluster_config", cluster_config(world))
+    overrides.setdefault("allow_fleet_stop", False)
+    overrides.setdefault("stack_marker", MARKER)
+    return provider_props(world, cluster_name=name, **overrides)
 
 
 def moto(world: dict[str, Any], service: str) -> Any:
@@ -168,7 +134,7 @@ def test_lifecycle_create_update_with_fleet_stop_delete(
     assert state["cloudformation_stack_status"] == "CREATE_COMPLETE"
     assert state["head_node_instance_id"].startswith("i-")
     assert state["head_node_ip"]
-    assert state["version"] == "3.16.1"
+    assert state["version"] == PCLUSTER_DEFAULT_VERSION
     assert state[KIND_PROPERTY] == KIND_VALUE
     assert "testing-secret" not in json.dumps(state)
     assert transport.writes() == [("POST", "/v3/clusters")]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,8 @@ import boto3
 import pytest
 
 from hpc_platform.config import load_stack_file
-from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
-from hpc_platform.pcluster.client import Backoff, HttpRequest, HttpResponse, urllib_transport
-from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider, ProviderSettings
+from hpc_platform.pcluster.client import Backoff
+from hpc_platform.pcluster.provider import ParallelClusterProvider, ProviderSettings
 from hpc_platform.pcluster.render import (
     ClusterRefs,
     DatabaseRef,
@@ -32,26 +30,12 @@ from hpc_platform.pcluster.render import (
     ScriptRef,
     render_cluster_config,
 )
+from tests.integration.provider_io import RecordingTransport, provider_props
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "hpc-dev-data"
-
-
-class RecordingTransport:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        parts = urllib.parse.urlsplit(request.url)
-        if parts.path.startswith("/v3/"):
-            dryrun = "dryrun=true" in parts.query
-            self.calls.append((request.method, parts.path + ("?dryrun" if dryrun else "")))
-        return urllib_transport(request)
-
-    def writes(self) -> list[tuple[str, str]]:
-        return [c for c in self.calls if c[0] != "GET" and not c[1].endswith("?dryrun")]
 
 
 def aws(world: dict[str, Any], service: str) -> Any:
@@ -162,25 +146,10 @@ def dev_config(refs: ClusterRefs) -> dict[str, Any]:
 
 
 def props(world: dict[str, Any], config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "cluster_name": "hpc-dev",
-        "region": world["region"],
-        "api_url": world["api"],
-        "cluster_config": config,
-        "parallelcluster_version": "3.16.1",
-        "stack_marker": "hpc-platform/dev",
-        "allow_fleet_stop": True,
-        "dryrun_on_preview": True,
-        "retain_on_delete": False,
-        "create_timeout_minutes": 5,
-        "update_timeout_minutes": 5,
-        "delete_timeout_minutes": 5,
-        KIND_PROPERTY: KIND_VALUE,
-    }
-    for key in OUTPUT_KEYS:
-        base.setdefault(key, None)
-    base.update(overrides)
-    return base
+    overrides.setdefault("cluster_name", "hpc-dev")
+    overrides.setdefault("allow_fleet_stop", True)
+    overrides.setdefault("stack_marker", "hpc-platform/dev")
+    return provider_props(world, cluster_config=config, **overrides)
 
 
 def debug_resource(config: dict[str, Any]) -> dict[str, Any]:
