@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from hpc_platform.config import ConfigError
+from hpc_platform.config import ConfigError, stack_file_for
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -91,7 +91,7 @@ def stack_path(args: argparse.Namespace) -> Path:
     if args.stack_file is not None:
         path: Path = args.stack_file
     else:
-        path = (args.project_dir or Path.cwd()) / f"Pulumi.{args.stack}.yaml"
+        path = stack_file_for(args.stack, args.project_dir)
     if not path.is_file():
         raise UsageError(f"{path}: no such stack file")
     return path
