@@ -10,7 +10,11 @@ Safety rules, each covered by a test:
   adopts it only when its `hpc-platform:stack` tag carries this stack's marker, and a timeout
   while waiting never re-creates — the error says the cluster exists and that re-running adopts it;
 - never an unannounced fleet stop: an update that needs the compute fleet stopped fails before
-  touching anything unless `allow_fleet_stop` is set (or the fleet is already stopped);
+  touching anything unless `allow_fleet_stop` is set (or the fleet is already stopped or
+  stopping); the provider starts again only a fleet it stopped itself (`fleet_restart_pending`
+  carries that fact to the next run when the start fails);
+- never a hidden replacement: a value unknown during preview is judged by its path's update
+  policy, so a possible replacement shows as one;
 - every failure message says what to do next.
 """
 
