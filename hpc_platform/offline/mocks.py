@@ -128,7 +128,8 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
     if token == "aws:grafana/workspace:Workspace":
         return {"endpoint": f"{resource_id}.grafana-workspace.{region}.amazonaws.com"}
     if token == "aws:iam/role:Role":
-        return {"uniqueId": "AROA" + digest(resource_id, 17).upper()}
+        # A role's id is its name; policies, attachments and instance profiles refer to it by name.
+        return {"name": resource_id, "uniqueId": "AROA" + digest(resource_id, 17).upper()}
     if token == "aws:cloudformation/stack:Stack":
         return {
             "outputs": {

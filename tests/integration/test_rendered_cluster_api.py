@@ -77,6 +77,13 @@ def refs(pcluster_api: dict[str, Any]) -> ClusterRefs:
         profile = iam.create_instance_profile(InstanceProfileName=f"hpc-dev-{role}", Path="/parallelcluster/")
         iam.add_role_to_instance_profile(InstanceProfileName=f"hpc-dev-{role}", RoleName=f"hpc-dev-{role}")
         profiles[role] = profile["InstanceProfile"]["Arn"]
+    lambda_trust = {
+        **trust,
+        "Statement": [{**trust["Statement"][0], "Principal": {"Service": "lambda.amazonaws.com"}}],
+    }
+    lambda_role = iam.create_role(
+        RoleName="hpc-dev-lambda", AssumeRolePolicyDocument=json.dumps(lambda_trust), Path="/parallelcluster/"
+    )["Role"]["Arn"]
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": region})
     scripts = ("slurm-metrics-agent.sh", "efa-check.sh", "node-tuning.sh")
     for script in scripts:
@@ -115,6 +122,7 @@ def refs(pcluster_api: dict[str, Any]) -> ClusterRefs:
         placement_group_names={"compute-spot": "hpc-dev-compute-spot", "compute-od": "hpc-dev-compute-od"},
         head_node_instance_profile_arn=profiles["head"],
         compute_instance_profile_arn=profiles["compute"],
+        lambda_functions_role_arn=lambda_role,
         shared_storage=[
             ResolvedMount("scratch", "/scratch", "FsxLustre", lustre("SCRATCH_2")),
             ResolvedMount("persistent", "/fsx", "FsxLustre", lustre("PERSISTENT_2")),
