@@ -38,6 +38,7 @@ from components.mounts import SharedStorageMount
 from hpc_platform import metrics
 from hpc_platform.config.models import StackConfig
 from hpc_platform.pcluster import bootstrap
+from hpc_platform.pcluster.api_access import API_INVOKE_URL_OUTPUT, API_USER_ROLE_OUTPUT
 from hpc_platform.pcluster.render import (
     SLURMDBD_PORT,
     ClusterRefs,
@@ -73,7 +74,6 @@ API_TEMPLATE_URL = (
     "https://{region}-aws-parallelcluster.s3.{region}.amazonaws.com/parallelcluster/{version}/api/"
     "parallelcluster-api.yaml"
 )
-API_INVOKE_URL_OUTPUT = "ParallelClusterApiInvokeUrl"
 # ParallelCluster's DynamoDB tables and tags are named after the cluster.
 PCLUSTER_DYNAMODB_PREFIX = "parallelcluster-"
 PCLUSTER_SLURM_DYNAMODB_PREFIX = "parallelcluster-slurm-"
@@ -529,13 +529,15 @@ def api_template_url(region: str, version: str) -> str:
 class ParallelCluster(pulumi.ComponentResource):
     """One ParallelCluster 3 Slurm cluster with its IAM, accounting database, scripts and API.
 
-    Outputs worth knowing: `cluster_name`, `api_url`, `head_node_instance_id`, `head_node_ip`,
+    Outputs worth knowing: `cluster_name`, `api_url`, `api_role_arn` (the role that calls the API),
+    `head_node_instance_id`, `head_node_ip`,
     `cluster_status`, `head_node_role_arn`, `compute_role_arn`, `database_endpoint`,
     `database_secret_arn` (an ARN: the password itself is never an output).
     """
 
     cluster_name: pulumi.Output[str]
     api_url: pulumi.Output[str]
+    api_role_arn: pulumi.Output[str | None]
     rendered_config: pulumi.Output[dict[str, Any]]
     head_node_role: aws.iam.Role
     compute_role: aws.iam.Role
@@ -684,6 +686,9 @@ class ParallelCluster(pulumi.ComponentResource):
                 opts=child,
             )
             self.api_url = self.api_stack.outputs.apply(_invoke_url)
+            # The template (CreateApiUserRole defaults to true) denies every caller but its own
+            # user role; the provider assumes it (hpc_platform/pcluster/api_access.py).
+            self.api_role_arn = self.api_stack.outputs.apply(_api_user_role)
         else:
             if not cluster.api.endpoint:
                 raise ValueError(
@@ -692,6 +697,7 @@ class ParallelCluster(pulumi.ComponentResource):
                 )
             self.api_stack = None
             self.api_url = pulumi.Output.from_input(cluster.api.endpoint)
+            self.api_role_arn = pulumi.Output.from_input(cluster.api.role_arn)
 
         # --- rendered config -------------------------------------------------------------------
         mounts = [mount for component in args.storage for mount in component.mounts()]
@@ -763,6 +769,7 @@ class ParallelCluster(pulumi.ComponentResource):
                 cluster_name=cluster.name,
                 region=region,
                 api_url=self.api_url,
+                api_role_arn=self.api_role_arn,
                 cluster_config=self.rendered_config,
                 parallelcluster_version=version,
                 stack_marker=marker,
@@ -997,6 +1004,16 @@ class ParallelCluster(pulumi.ComponentResource):
             lambda v: DatabaseRef(host=v[0], user_name=DB_MASTER_USERNAME, password_secret_arn=v[1])
         )
         return database, ready
+
+
+def _api_user_role(outputs: Mapping[str, Any] | None) -> str:
+    role = (outputs or {}).get(API_USER_ROLE_OUTPUT)
+    if not role:
+        raise ValueError(
+            f"the ParallelCluster API stack has no {API_USER_ROLE_OUTPUT} output (it is created with "
+            "CreateApiUserRole=true, the template's default)"
+        )
+    return str(role)
 
 
 def _invoke_url(outputs: Mapping[str, Any] | None) -> str:

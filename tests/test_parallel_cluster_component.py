@@ -30,6 +30,7 @@ from hpc_platform.offline import plan_stack_file
 from hpc_platform.offline.engine import SECRET_PLACEHOLDER, Plan, PlannedResource, plain
 from hpc_platform.offline.mocks import PlanMocks
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
+from hpc_platform.pcluster.api_access import API_USER_ROLE_NAME_PREFIX, API_USER_ROLE_OUTPUT
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -425,6 +426,15 @@ def test_api_is_the_official_stack_of_the_pinned_version(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
+def test_cluster_calls_the_deployed_api_as_the_api_stacks_user_role(stack: str) -> None:
+    """The API template's resource policy admits only its user role: the provider gets it."""
+    plan = planned(stack).plan
+    role = only(plan, CFN_STACK).outputs["outputs"][API_USER_ROLE_OUTPUT]
+    assert role.split("/")[-1].startswith(API_USER_ROLE_NAME_PREFIX)
+    assert cluster_resource(plan).inputs["api_role_arn"] == role
+
+
+@pytest.mark.parametrize("stack", STACKS)
 def test_stack_outputs_hold_no_secrets(stack: str) -> None:
     outputs = json.dumps(planned(stack).plan.to_json()["outputs"])
     assert SECRET_PLACEHOLDER not in outputs
@@ -519,6 +529,20 @@ def test_existing_api_endpoint_deploys_no_api_stack(
     plan = plan_variant(stack_config, write_stack, change)
     assert children(plan, CFN_STACK) == []
     assert cluster_resource(plan).inputs["api_url"] == url
+    assert cluster_resource(plan).inputs.get("api_role_arn") is None
+
+
+def test_existing_api_is_called_as_the_configured_role(
+    stack_config: Callable[[str], dict[str, Any]], write_stack: Callable[[dict[str, Any], str], Path]
+) -> None:
+    url = "https://abc123.execute-api.us-east-2.amazonaws.com/prod"
+    role = "arn:aws:iam::123456789012:role/PCAPIUserRole-6f1c2d3e-0000-4000-8000-123456789abc"
+
+    def change(cluster: dict[str, Any]) -> None:
+        cluster["api"] = {**cluster.get("api", {}), "mode": "existing", "endpoint": url, "role_arn": role}
+
+    plan = plan_variant(stack_config, write_stack, change)
+    assert cluster_resource(plan).inputs["api_role_arn"] == role
 
 
 def test_cluster_without_efa_queues_has_no_placement_groups(

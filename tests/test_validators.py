@@ -258,6 +258,16 @@ CASES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "prod",
+        _set("hpc:cluster.api", {"role_arn": "arn:aws:iam::123456789012:role/PCAPIUserRole-x"}),
+        "Pulumi.prod.yaml: hpc:cluster.api.role_arn: is only for mode 'existing'; in mode 'deploy' the provider assumes the deployed API stack's own ParallelClusterApiUserRole; remove role_arn or set mode 'existing'",
+    ),
+    (
+        "prod",
+        _set("hpc:cluster.api", {"mode": "existing", "endpoint": "https://a.example", "role_arn": "PCAPIUserRole-x"}),
+        "Pulumi.prod.yaml: hpc:cluster.api.role_arn: 'PCAPIUserRole-x' is not an IAM role ARN; use the API stack's ParallelClusterApiUserRole output (arn:aws:iam::<account>:role/PCAPIUserRole-…)",
+    ),
+    (
+        "prod",
         _set("hpc:cluster.queues.1.capacity_type", "ONDEMAND"),
         "Pulumi.prod.yaml: hpc:cluster.spot.min_share: warning: the queues put 7% of Spot-eligible max vCPUs on Spot, below the target 70%; move capacity to SPOT queues",
     ),

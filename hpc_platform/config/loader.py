@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from hpc_platform.catalog import InstanceCatalog, default_catalog
 from hpc_platform.config.errors import ConfigError, Finding, Loc
 from hpc_platform.config.models import (
+    IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_PATTERN,
     PCLUSTER_SLURM_NAME_PATTERN,
     StackConfig,
@@ -34,6 +35,8 @@ PATTERN_DESCRIPTIONS = {
     "with a lowercase letter, then lowercase letters, digits and '-' only",
     PCLUSTER_CLUSTER_NAME_PATTERN: "is not a valid cluster name: start with a letter, then letters, "
     "digits and '-' only",
+    IAM_ROLE_ARN_PATTERN: "is not an IAM role ARN; use the API stack's ParallelClusterApiUserRole "
+    "output (arn:aws:iam::<account>:role/PCAPIUserRole-…)",
 }
 _REGION_KEY = "aws:region"
 

@@ -27,6 +27,7 @@ PCLUSTER_SLURM_NAME_PATTERN = r"^[a-z][a-z0-9\-]*$"
 PCLUSTER_SLURM_NAME_MAX = 25
 PCLUSTER_CLUSTER_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9-]*$"
 PCLUSTER_DEFAULT_VERSION = "3.16.1"
+IAM_ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
 
 LUSTRE_SCRATCH_2 = "SCRATCH_2"
 LUSTRE_PERSISTENT_2 = "PERSISTENT_2"
@@ -452,10 +453,17 @@ class SpotConfig(Model):
 
 class ParallelClusterApiConfig(Model):
     mode: Literal["deploy", "existing"] = "deploy"
-    """`deploy`: the official ParallelCluster API CloudFormation stack of the pinned version;
-    `existing`: call `endpoint`."""
+    """`deploy`: the official ParallelCluster API CloudFormation stack of the pinned version, called
+    as the role it creates (its `ParallelClusterApiUserRole` output; the deployer needs
+    `sts:AssumeRole` on it); `existing`: call `endpoint` (as `role_arn` when set)."""
     endpoint: Annotated[str, StringConstraints(pattern=r"^https://")] | None = None
     """Invoke URL of an existing ParallelCluster API (mode `existing`)."""
+    role_arn: Annotated[str, StringConstraints(pattern=IAM_ROLE_ARN_PATTERN)] | None = None
+    """Role the provider assumes to call an existing API (mode `existing`): that API stack's
+    `ParallelClusterApiUserRole` output. An API deployed with the official template's defaults
+    denies every other caller. Omitted: the provider signs with the deployer's own credentials,
+    which suits only an API deployed with `CreateApiUserRole=false`. In mode `deploy` the role
+    comes from the deployed stack's output, so this key must be left out."""
     dryrun_on_preview: bool = True
     """Ask the API to validate the cluster config (dry run) during `pulumi preview`."""
     allow_fleet_stop: bool = False

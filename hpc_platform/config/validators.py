@@ -552,6 +552,12 @@ class ParallelClusterApiValidator(Validator):
         api = config.cluster.api
         if api.mode == "existing" and api.endpoint is None:
             yield Finding(("cluster", "api", "endpoint"), "is required when mode is 'existing'")
+        if api.mode == "deploy" and api.role_arn is not None:
+            yield Finding(
+                ("cluster", "api", "role_arn"),
+                "is only for mode 'existing'; in mode 'deploy' the provider assumes the deployed API "
+                "stack's own ParallelClusterApiUserRole; remove role_arn or set mode 'existing'",
+            )
 
 
 class SpotTargetValidator(Validator):

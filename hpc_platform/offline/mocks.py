@@ -12,6 +12,13 @@ from typing import Any
 
 import pulumi
 
+from hpc_platform.pcluster.api_access import (
+    API_INVOKE_URL_OUTPUT,
+    API_USER_ROLE_OUTPUT,
+    api_user_role_arn,
+    stack_id_suffix,
+)
+
 MOCK_ACCOUNT_ID = "123456789012"
 
 Outputs = dict[str, Any]
@@ -19,6 +26,12 @@ Outputs = dict[str, Any]
 
 def digest(seed: str, length: int = 17) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+def uuid_like(seed: str) -> str:
+    """A stable UUID-shaped string (KMS key ids, CloudFormation stack id suffixes)."""
+    value = digest(seed, 32)
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:32]}"
 
 
 # type token → (id prefix or None to use the name, ARN service, ARN resource template)
@@ -60,7 +73,7 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:amp/workspace:Workspace": ("ws-", "aps", "workspace/{id}"),
     "aws:grafana/workspace:Workspace": ("g-", "grafana", "/workspaces/{id}"),
     "aws:cloudwatch/eventRule:EventRule": (None, "events", "rule/{id}"),
-    "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/" + "0" * 8),
+    "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/{uuid}"),
 }
 
 # Services whose ARNs carry no region (global services).
@@ -131,9 +144,12 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
         # A role's id is its name; policies, attachments and instance profiles refer to it by name.
         return {"name": resource_id, "uniqueId": "AROA" + digest(resource_id, 17).upper()}
     if token == "aws:cloudformation/stack:Stack":
+        # The ParallelCluster API template's outputs (CreateApiUserRole=true, its default).
+        stack_id = _arn("cloudformation", region, f"stack/{resource_id}/{uuid_like(resource_id)}")
         return {
             "outputs": {
-                "ParallelClusterApiInvokeUrl": f"https://{digest(resource_id, 10)}.execute-api.{region}.amazonaws.com/prod"
+                API_INVOKE_URL_OUTPUT: f"https://{digest(resource_id, 10)}.execute-api.{region}.amazonaws.com/prod",
+                API_USER_ROLE_OUTPUT: api_user_role_arn("aws", MOCK_ACCOUNT_ID, stack_id_suffix(stack_id)),
             }
         }
     return {}
@@ -176,13 +192,13 @@ class PlanMocks(pulumi.runtime.Mocks):
         if prefix is None:
             resource_id = _physical_name(args)
         elif args.typ == "aws:kms/key:Key":
-            seed = digest(args.name, 32)
-            resource_id = f"{seed[:8]}-{seed[8:12]}-{seed[12:16]}-{seed[16:20]}-{seed[20:32]}"
+            resource_id = uuid_like(args.name)
         else:
             resource_id = f"{prefix or args.typ.rsplit(':', 1)[-1].lower() + '-'}{digest(args.name)}"
         outputs: Outputs = dict(args.inputs)
         if arn_template:
-            outputs["arn"] = _arn(service, self.region, arn_template.format(id=resource_id))
+            resource = arn_template.format(id=resource_id, uuid=uuid_like(resource_id))
+            outputs["arn"] = _arn(service, self.region, resource)
         outputs.update(_type_outputs(args.typ, resource_id, args.inputs, self.region))
         if isinstance(args.inputs.get("tags"), dict):
             outputs["tagsAll"] = dict(args.inputs["tags"])

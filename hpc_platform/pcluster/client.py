@@ -4,10 +4,13 @@ Design points:
 - The HTTP call goes through an injectable `Transport` (a callable taking an `HttpRequest` and
   returning an `HttpResponse`); the default one uses only the standard library. Tests inject an
   in-process fake.
-- Credentials are resolved from the standard AWS chain (environment, profile, SSO, instance role…)
-  through botocore once per client (one client serves one provider operation) and frozen per
-  request, so botocore's refreshable credentials renew themselves only when they near expiry. They
-  live only on the client object, never in state, in the pickled provider or in messages.
+- Credentials come from the standard AWS chain (environment, profile, SSO, instance role…)
+  through botocore, once per client (one client serves one provider operation), and are frozen per
+  request, so botocore's refreshable credentials renew themselves only when they near expiry. With
+  a `role_arn` the client assumes that role with STS and signs with the role's temporary
+  credentials, refreshed shortly before they expire (botocore's `DeferredRefreshableCredentials`,
+  timed by the client's clock). Credentials live only on the client object, never in state, in the
+  pickled provider, in logs or in messages.
 - Throttling (429), server errors (5xx) and transport failures (timeouts, refused connections) are
   retried with jittered exponential backoff, a bounded number of times. Every other answer becomes
   an `ApiError` subclass that carries the API's message and validation details.
@@ -25,9 +28,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import yaml
+
+from hpc_platform.pcluster.api_access import API_USER_ROLE_NAME_PREFIX, API_USER_ROLE_OUTPUT
 
 SERVICE = "execute-api"
 """SigV4 service name of API Gateway, which fronts the ParallelCluster API."""
@@ -99,6 +105,18 @@ class NoCredentialsError(ParallelClusterError):
         )
 
 
+class RoleAssumptionError(ParallelClusterError):
+    """STS refused to give credentials of the API role."""
+
+    def __init__(self, role_arn: str, reason: str) -> None:
+        self.role_arn = role_arn
+        super().__init__(
+            f"could not assume role {role_arn} to call the ParallelCluster API ({reason}); the identity "
+            f"running Pulumi needs sts:AssumeRole on {role_arn} (and the role must trust its account, as "
+            f"the API template's {API_USER_ROLE_NAME_PREFIX}… role does); grant it and run again"
+        )
+
+
 class ApiError(ParallelClusterError):
     """An HTTP error answer of the ParallelCluster API."""
 
@@ -109,7 +127,8 @@ class ApiError(ParallelClusterError):
         self.status = status
         self.operation = operation
         self.payload = dict(payload)
-        self.message = str(payload.get("message") or "").strip()
+        # The Lambda answers `message`; API Gateway's own refusals (IAM, resource policy) `Message`.
+        self.message = str(payload.get("message") or payload.get("Message") or "").strip()
         super().__init__(self._describe())
 
     @property
@@ -152,10 +171,26 @@ class BadRequestError(ApiError):
 class UnauthorizedError(ApiError):
     error_type = "UnauthorizedClientError"
 
+    def __init__(
+        self, status: int, operation: str, payload: Mapping[str, Any], *, role_arn: str | None = None
+    ) -> None:
+        self.role_arn = role_arn
+        super().__init__(status, operation, payload)
+
     def hint(self) -> str:
+        if self.role_arn:
+            return (
+                f"The request was signed as role {self.role_arn}, which the API refused: check that it "
+                f"is this API stack's {API_USER_ROLE_OUTPUT} output (hpc:cluster.api.role_arn in mode "
+                "'existing') and that the API URL and region are right."
+            )
         return (
-            "Check that the credentials in use may call the ParallelCluster API (execute-api:Invoke "
-            "on the API's ARN) and that the API URL and region are right."
+            "The request was signed with the default AWS credentials, not the API's role. An API "
+            "deployed with the official template's defaults (CreateApiUserRole=true) lets only its own "
+            f"{API_USER_ROLE_NAME_PREFIX}… role invoke it: give the provider that role (the stack output "
+            f"{API_USER_ROLE_OUTPUT}; set hpc:cluster.api.role_arn in mode 'existing', mode 'deploy' "
+            "passes it itself), or deploy the API with CreateApiUserRole=false and allow "
+            "execute-api:Invoke on it. Also check that the API URL and region are right."
         )
 
 
@@ -209,8 +244,12 @@ _ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
-def error_for(status: int, operation: str, payload: Mapping[str, Any]) -> ApiError:
+def error_for(
+    status: int, operation: str, payload: Mapping[str, Any], *, role_arn: str | None = None
+) -> ApiError:
     cls = _ERRORS_BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    if cls is UnauthorizedError:
+        return UnauthorizedError(status, operation, payload, role_arn=role_arn)
     return cls(status, operation, payload)
 
 
@@ -256,11 +295,39 @@ class Clock:
 CredentialsResolver = Callable[[], Any]
 """Returns botocore credentials (with `get_frozen_credentials()`), or None when there are none."""
 
+RoleAssumer = Callable[[Any, str, str, str], Mapping[str, Any]]
+"""(source credentials, role ARN, session name, region) → the `Credentials` of an STS AssumeRole
+answer (`AccessKeyId`, `SecretAccessKey`, `SessionToken`, `Expiration`)."""
+
 
 def default_credentials() -> Any:
     import botocore.session
 
     return botocore.session.get_session().get_credentials()
+
+
+def sts_assume_role(source: Any, role_arn: str, session_name: str, region: str) -> Mapping[str, Any]:
+    """AssumeRole through botocore's STS client (regional endpoint of `region`), signed with the
+    source credentials."""
+    import botocore.exceptions
+    import botocore.session
+
+    frozen = source.get_frozen_credentials()
+    sts = botocore.session.get_session().create_client(
+        "sts",
+        region_name=region,
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+    )
+    try:
+        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
+    except botocore.exceptions.ClientError as err:
+        error = err.response.get("Error", {})
+        raise RoleAssumptionError(role_arn, f"{error.get('Code')}: {error.get('Message')}") from None
+    except botocore.exceptions.BotoCoreError as err:
+        raise RoleAssumptionError(role_arn, str(err)) from None
+    return dict(answer["Credentials"])
 
 
 def api_region_of(api_url: str, fallback: str) -> str:
@@ -294,6 +361,9 @@ class ParallelClusterClient:
         backoff: Backoff | None = None,
         clock: Clock | None = None,
         request_timeout_seconds: float = 60.0,
+        role_arn: str | None = None,
+        role_session_name: str = "hpc-platform",
+        assume_role: RoleAssumer | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.region = region
@@ -306,6 +376,13 @@ class ParallelClusterClient:
         self.backoff = backoff or Backoff()
         self.clock = clock or Clock()
         self.request_timeout_seconds = request_timeout_seconds
+        self.role_arn = role_arn or None
+        self.role_session_name = role_session_name
+        self._assume_role: RoleAssumer = assume_role or sts_assume_role
+        # Wall time for the credentials' expiry, advanced by the injected clock (so a fake clock
+        # also ages the role's credentials).
+        self._wall_origin = datetime.now(UTC)
+        self._clock_origin = self.clock.now()
 
     # -- operations ---------------------------------------------------------------------------
     def create_cluster(
@@ -417,7 +494,12 @@ class ParallelClusterClient:
                     return payload if isinstance(payload, dict) else {"items": payload}
                 if response.status not in RETRYABLE_STATUSES or attempt + 1 >= self.backoff.max_attempts:
                     payload = response.json()
-                    raise error_for(response.status, operation, payload if isinstance(payload, dict) else {})
+                    raise error_for(
+                        response.status,
+                        operation,
+                        payload if isinstance(payload, dict) else {},
+                        role_arn=self.role_arn,
+                    )
             self.clock.sleep(self.backoff.delay(attempt, self.clock.rand))
             attempt += 1
 
@@ -425,11 +507,7 @@ class ParallelClusterClient:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        if self._resolved_credentials is None:
-            self._resolved_credentials = self._credentials()
-            if self._resolved_credentials is None:
-                raise NoCredentialsError()
-        resolved = self._resolved_credentials
+        resolved = self._current_credentials()
         # A refreshable credentials object renews itself here when it is about to expire.
         credentials = (
             resolved.get_frozen_credentials() if hasattr(resolved, "get_frozen_credentials") else resolved
@@ -446,6 +524,41 @@ class ParallelClusterClient:
             body=data,
             timeout_seconds=self.request_timeout_seconds,
         )
+
+    def _current_credentials(self) -> Any:
+        """The credentials this client signs with, resolved on first use and kept for its life."""
+        if self._resolved_credentials is None:
+            source = self._credentials()
+            if source is None:
+                raise NoCredentialsError()
+            if self.role_arn:
+                from botocore.credentials import DeferredRefreshableCredentials
+
+                source = DeferredRefreshableCredentials(
+                    refresh_using=self._role_refresher(source, self.role_arn),
+                    method="assume-role",
+                    time_fetcher=self._wall_now,
+                )
+            self._resolved_credentials = source
+        return self._resolved_credentials
+
+    def _role_refresher(self, source: Any, role_arn: str) -> Callable[[], dict[str, str]]:
+        def refresh() -> dict[str, str]:
+            answer = self._assume_role(source, role_arn, self.role_session_name, self.signing_region)
+            expiration = answer["Expiration"]
+            return {
+                "access_key": str(answer["AccessKeyId"]),
+                "secret_key": str(answer["SecretAccessKey"]),
+                "token": str(answer["SessionToken"]),
+                "expiry_time": expiration.isoformat()
+                if isinstance(expiration, datetime)
+                else str(expiration),
+            }
+
+        return refresh
+
+    def _wall_now(self) -> datetime:
+        return self._wall_origin + timedelta(seconds=self.clock.now() - self._clock_origin)
 
 
 def render_config(config: Mapping[str, Any]) -> str:

@@ -34,12 +34,14 @@ from pulumi.output import Unknown as _PulumiUnknown
 from pulumi.runtime.rpc import UNKNOWN as _UNKNOWN
 
 from hpc_platform.config.models import (
+    IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_MAX,
     PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_CLUSTER_NAME_PATTERN,
     ParallelClusterApiConfig,
 )
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
+from hpc_platform.pcluster.api_access import role_session_name
 from hpc_platform.pcluster.client import (
     ApiError,
     Backoff,
@@ -53,6 +55,7 @@ from hpc_platform.pcluster.client import (
     NotFoundError,
     ParallelClusterClient,
     ParallelClusterError,
+    RoleAssumer,
     Transport,
     TransportError,
     format_validation_message,
@@ -78,6 +81,7 @@ INPUT_KEYS: tuple[str, ...] = (
     "cluster_name",
     "region",
     "api_url",
+    "api_role_arn",
     "cluster_config",
     "parallelcluster_version",
     "stack_marker",
@@ -100,6 +104,7 @@ _DEFAULT_MINUTES = {
     for key in ("create_timeout_minutes", "update_timeout_minutes", "delete_timeout_minutes")
 }
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+ROLE_ARN_RE = re.compile(IAM_ROLE_ARN_PATTERN)
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _FLEET_STOPPED = "STOPPED"
@@ -111,6 +116,7 @@ _DRYRUN_KEYS = (
     "cluster_name",
     "region",
     "api_url",
+    "api_role_arn",
     "cluster_config",
     "stack_marker",
     "parallelcluster_version",
@@ -124,6 +130,8 @@ class ProviderSettings:
 
     transport: Transport | None = None
     credentials: CredentialsResolver | None = None
+    assume_role: RoleAssumer | None = None
+    """How the API role (`api_role_arn`) is assumed; default: botocore's STS client."""
     clock: Clock = field(default_factory=Clock)
     request_backoff: Backoff = field(default_factory=Backoff)
     """Retries of one request on 429/5xx/no answer."""
@@ -865,6 +873,12 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
             backoff=settings.request_backoff,
             clock=settings.clock,
             request_timeout_seconds=settings.request_timeout_seconds,
+            # The API template's resource policy admits only its user role (api_access.py).
+            role_arn=str(props.get("api_role_arn") or "") or None,
+            role_session_name=role_session_name(
+                props.get("stack_marker"), str(props.get("cluster_name") or "")
+            ),
+            assume_role=settings.assume_role,
         )
 
     def _deadline(self, minutes: Any, default: float) -> float:
@@ -929,6 +943,19 @@ def validate_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
         reason = _url_problem(url)
         if reason:
             out.append(("api_url", reason))
+    role = props.get("api_role_arn")
+    if (
+        role is not None
+        and not _has_unknowns(role)
+        and not (isinstance(role, str) and ROLE_ARN_RE.match(role))
+    ):
+        out.append(
+            (
+                "api_role_arn",
+                f"api_role_arn {role!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>); use the "
+                "API stack's ParallelClusterApiUserRole output",
+            )
+        )
     if not _has_unknowns(config) and not isinstance(config, dict):
         out.append(
             ("cluster_config", "cluster_config must be a mapping (the rendered cluster configuration)")

@@ -3,7 +3,7 @@
 The resource is a Pulumi dynamic resource; its CRUD logic lives in
 `hpc_platform.pcluster.provider.ParallelClusterProvider` (an importable module, so the provider
 pickles by reference). Credentials are never inputs: the provider resolves them from the standard
-AWS chain once per operation.
+AWS chain once per operation, and assumes `api_role_arn` with them when it is given.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ class ClusterResourceArgs:
     allow_fleet_stop: bool = False
     """Let an update stop (and restart) the compute fleet when ParallelCluster requires it.
     Off: such updates fail before touching anything, with instructions."""
+    api_role_arn: pulumi.Input[str] | None = None
+    """Role the provider assumes (STS) to call the API: the API stack's `ParallelClusterApiUserRole`
+    output, the only principal an API deployed with the template's defaults admits. None: sign
+    with the standard credential chain."""
     dryrun_on_preview: bool = True
     """Validate the configuration with a dry-run create/update during `pulumi preview`."""
     retain_on_delete: bool = False
@@ -77,6 +81,7 @@ class ParallelClusterCluster(pulumi.dynamic.Resource):
             "cluster_name": args.cluster_name,
             "region": args.region,
             "api_url": args.api_url,
+            "api_role_arn": args.api_role_arn,
             "cluster_config": args.cluster_config,
             "parallelcluster_version": args.parallelcluster_version,
             "stack_marker": args.stack_marker,
