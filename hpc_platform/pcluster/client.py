@@ -308,25 +308,18 @@ def default_credentials() -> Any:
 
 def sts_assume_role(source: Any, role_arn: str, session_name: str, region: str) -> Mapping[str, Any]:
     """AssumeRole through botocore's STS client (regional endpoint of `region`), signed with the
-    source credentials."""
-    import botocore.exceptions
+    source credentials. botocore's errors propagate (the client words them)."""
     import botocore.session
 
     frozen = source.get_frozen_credentials()
-    sts = botocore.session.get_session().create_client(
+    sts: Any = botocore.session.get_session().create_client(
         "sts",
         region_name=region,
         aws_access_key_id=frozen.access_key,
         aws_secret_access_key=frozen.secret_key,
         aws_session_token=frozen.token,
     )
-    try:
-        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
-    except botocore.exceptions.ClientError as err:
-        error = err.response.get("Error", {})
-        raise RoleAssumptionError(role_arn, f"{error.get('Code')}: {error.get('Message')}") from None
-    except botocore.exceptions.BotoCoreError as err:
-        raise RoleAssumptionError(role_arn, str(err)) from None
+    answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)
     return dict(answer["Credentials"])
 
 
@@ -544,7 +537,15 @@ class ParallelClusterClient:
 
     def _role_refresher(self, source: Any, role_arn: str) -> Callable[[], dict[str, str]]:
         def refresh() -> dict[str, str]:
-            answer = self._assume_role(source, role_arn, self.role_session_name, self.signing_region)
+            import botocore.exceptions
+
+            try:
+                answer = self._assume_role(source, role_arn, self.role_session_name, self.signing_region)
+            except botocore.exceptions.ClientError as err:
+                error = err.response.get("Error", {})
+                raise RoleAssumptionError(role_arn, f"{error.get('Code')}: {error.get('Message')}") from None
+            except botocore.exceptions.BotoCoreError as err:
+                raise RoleAssumptionError(role_arn, str(err)) from None
             expiration = answer["Expiration"]
             return {
                 "access_key": str(answer["AccessKeyId"]),

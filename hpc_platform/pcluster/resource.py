@@ -40,7 +40,7 @@ class ClusterResourceArgs:
     allow_fleet_stop: bool = False
     """Let an update stop (and restart) the compute fleet when ParallelCluster requires it.
     Off: such updates fail before touching anything, with instructions."""
-    api_role_arn: pulumi.Input[str] | None = None
+    api_role_arn: pulumi.Input[str | None] = None
     """Role the provider assumes (STS) to call the API: the API stack's `ParallelClusterApiUserRole`
     output, the only principal an API deployed with the template's defaults admits. None: sign
     with the standard credential chain."""
