@@ -26,7 +26,7 @@ READY_TIMEOUT_SECONDS = 180
 @pytest.fixture(scope="module", autouse=True)
 def aws_credentials_in_environment() -> Iterator[None]:
     """The provider resolves credentials through botocore's standard chain: here, env vars
-    (dummies; nothing leaves 127.0.0.1)."""
+    (dummies; nothing leaves 127.0.0.1). `pcluster_api` adds the STS endpoint (moto)."""
     saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     for key in saved:
         del os.environ[key]
@@ -74,6 +74,9 @@ def pcluster_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
                     f"the ParallelCluster harness did not start; its log:\n{log_path.read_text()[-5000:]}"
                 )
             ready["log"] = str(log_path)
+            # The provider assumes the API's user role through botocore's STS client: moto's STS.
+            # (aws_credentials_in_environment restores the AWS_* variables after the module.)
+            os.environ["AWS_ENDPOINT_URL_STS"] = ready["moto"]
             yield ready
         finally:
             if process.stdin:

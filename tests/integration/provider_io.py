@@ -40,11 +40,14 @@ def provider_props(
     allow_fleet_stop: bool,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """The dynamic resource's inputs (as ClusterResourceArgs gives them), short timeouts for tests."""
+    """The dynamic resource's inputs (as ClusterResourceArgs gives them), short timeouts for tests.
+    The provider calls the API as the harness's API user role, the only caller its resource policy
+    admits (override `api_role_arn=None` to sign with the plain credentials)."""
     base: dict[str, Any] = {
         "cluster_name": cluster_name,
         "region": world["region"],
         "api_url": world["api"],
+        "api_role_arn": world["api_user_role_arn"],
         "cluster_config": cluster_config,
         "parallelcluster_version": PCLUSTER_DEFAULT_VERSION,
         "stack_marker": stack_marker,

@@ -17,7 +17,7 @@ import pytest
 
 from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
-from hpc_platform.pcluster.client import Backoff
+from hpc_platform.pcluster.client import Backoff, UnauthorizedError
 from hpc_platform.pcluster.provider import ParallelClusterProvider, ProviderSettings
 from tests.integration.provider_io import RecordingTransport, provider_props
 
@@ -104,6 +104,37 @@ def instance_type_of(state: dict[str, Any]) -> str:
     return str(resource["InstanceType"])
 
 
+def test_the_api_admits_only_its_user_role(
+    pcluster_api: dict[str, Any], provider: ParallelClusterProvider, transport: RecordingTransport
+) -> None:
+    """The harness puts the API template's resource policy (CreateApiUserRole=true, the default) in
+    front of the app: only the template's PCAPIUserRole-<stack id> role may invoke it."""
+    world = pcluster_api
+    name = "it-access"
+    # As the API's user role (assumed through moto's STS), the dry run reaches ParallelCluster,
+    # whose validators answer (check only warns when it cannot reach a verdict).
+    bad_config = cluster_config(world)
+    bad_config["HeadNode"]["Networking"]["SubnetId"] = "subnet-00000000000000000"
+    failures = provider.check({}, props(world, name, cluster_config=bad_config)).failures
+    assert any("subnet-00000000000000000" in f.reason for f in failures)
+    assert transport.calls == [("POST", "/v3/clusters?dryrun")]
+    # Signed with the plain credentials: the resource policy denies it, and the provider says why.
+    with pytest.raises(UnauthorizedError) as plain:
+        provider.create(props(world, name, api_role_arn=None))
+    assert plain.value.status == 403
+    assert "with an explicit deny" in str(plain.value)
+    assert "lets only its own PCAPIUserRole-… role invoke it" in str(plain.value)
+    # Any other role of the account is denied too: the policy names the API's own role.
+    iam = moto(world, "iam")
+    trust = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"}}]}
+    other = iam.create_role(RoleName="it-deployer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    with pytest.raises(UnauthorizedError) as wrong_role:
+        provider.create(props(world, name, api_role_arn=other))
+    assert f"signed as role {other}, which the API refused" in str(wrong_role.value)
+    assert transport.writes() == [("POST", "/v3/clusters")] * 2  # both refused at the gateway
+    assert live_stacks(world, name) == []
+
+
 def test_check_validates_with_a_dry_run(
     pcluster_api: dict[str, Any], provider: ParallelClusterProvider, transport: RecordingTransport
 ) -> None:
@@ -139,8 +170,10 @@ def test_lifecycle_create_update_with_fleet_stop_delete(
     assert "testing-secret" not in json.dumps(state)
     assert transport.writes() == [("POST", "/v3/clusters")]
     assert live_stacks(world, name) == ["CREATE_COMPLETE"]
+    # Signed with the API user role's temporary credentials (moto's STS issues ASIA… keys).
     auth = transport.requests[0].headers["Authorization"]
-    assert auth.startswith("AWS4-HMAC-SHA256 Credential=testing/") and "/execute-api/aws4_request" in auth
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=ASIA") and "/execute-api/aws4_request" in auth
+    assert transport.requests[0].headers["X-Amz-Security-Token"]
 
     # --- read: the config ParallelCluster stored comes back through its presigned URL -------
     read = provider.read(name, state)

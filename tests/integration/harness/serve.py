@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parents[2]
 REGION = "us-east-2"
 
 
@@ -63,13 +64,21 @@ def main() -> int:
     patches.apply_pcluster_patches()
     world = seed.seed_world(REGION)
 
+    import authorizer
+
+    # API Gateway's part: the API template's user role, and its resource policy in front of the app.
+    api_access = authorizer.load_api_access(REPO_ROOT)
+    role_arn, invoke_pattern = authorizer.create_api_user_role(api_access, REGION)
+    world["api_user_role_arn"] = role_arn
+
     from pcluster.api.flask_app import ParallelClusterFlaskApp
     from werkzeug.serving import make_server
 
     api = ParallelClusterFlaskApp()
     # One request at a time on the main thread, as in the Lambda: ParallelCluster's validators use
     # asyncio.get_event_loop(), which only the main thread has implicitly.
-    server = make_server("127.0.0.1", 0, api.flask_app, threaded=False)
+    gateway = authorizer.ResourcePolicyAuthorizer(api.flask_app, api_access, invoke_pattern, REGION)
+    server = make_server("127.0.0.1", 0, gateway, threaded=False)
     api_url = f"http://127.0.0.1:{server.server_port}"
 
     head_node = patches.HeadNodeEmulator(REGION)
