@@ -418,6 +418,18 @@ class FairShareConfig(Model):
     """Slurm PriorityDecayHalfLife: how fast past usage is forgotten."""
 
 
+# The Slurm accounting password is written unquoted into slurmdbd's config as
+# `StoragePass=<password>` (ParallelCluster's cookbook appends that line) and is the RDS master
+# password. Characters that break one of them:
+# - Slurm's config parser: whitespace ends the value, `#` starts a comment, `"` quotes, `\` escapes;
+# - the cookbook's update script expands the value unquoted in a shell test, so `*`, `?`, `[`, `]`
+#   are glob patterns there (and `$`, `'` and backticks are kept out of any shell line);
+# - RDS refuses `/`, `@`, `"` and spaces in master passwords.
+SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
+# Special characters a generated password draws from: none of the above.
+SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
+
+
 class AccountingConfig(Model):
     enabled: bool = True
     """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database."""
@@ -428,7 +440,10 @@ class AccountingConfig(Model):
     existing_password_secret_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
     )
-    """Use an existing Secrets Manager secret for the password; omitted: one is generated."""
+    """Use an existing Secrets Manager secret (its plain string value) for the password; omitted:
+    one is generated. The value is written unquoted into slurmdbd's config and is the RDS master
+    password, so it must not contain whitespace, `#`, `"`, `'`, `\\`, `/`, `@`, `*`, `?`, `[`,
+    `]`, `$` or `` ` `` (the plan cannot read it to check)."""
 
 
 class SlurmConfig(Model):
