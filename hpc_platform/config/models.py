@@ -186,7 +186,9 @@ class NetworkConfig(Model):
     flow_logs: FlowLogsConfig = FlowLogsConfig()
     """VPC flow logs; on by default."""
     ssh_ingress_cidrs: list[Cidr] = Field(default_factory=list)
-    """CIDRs allowed to SSH to the head node. Empty (default): no SSH at all, use SSM."""
+    """CIDRs allowed to SSH to the head node, one rule each on the platform's head-node security
+    group. ParallelCluster's own head-node group opens SSH to no address whatever this says.
+    Empty (default): no SSH from outside the cluster, use SSM Session Manager."""
 
     @field_validator("vpc_cidr")
     @classmethod
