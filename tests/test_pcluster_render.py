@@ -511,3 +511,16 @@ def test_efa_check(
     )
     assert result.returncode == returncode
     assert message in result.stdout + result.stderr
+
+
+def test_queue_research_group_becomes_the_queues_tag_only_when_set() -> None:
+    config = stack_config("prod")
+    queues = {
+        q["Name"]: q for q in render_cluster_config(config, fake_refs(config))["Scheduling"]["SlurmQueues"]
+    }
+    for queue in config.cluster.queues:
+        if queue.research_group is None:
+            assert "Tags" not in queues[queue.name]
+        else:
+            assert queues[queue.name]["Tags"] == [{"Key": "ResearchGroup", "Value": queue.research_group}]
+    assert any(q.research_group for q in config.cluster.queues)

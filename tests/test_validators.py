@@ -29,6 +29,17 @@ def _set(path: str, value: Any) -> Mutation:
     return mutate
 
 
+def _drop_research_group(group: str) -> Mutation:
+    """Take `group` off every queue that names it: its budget then owns nothing."""
+
+    def mutate(config: dict[str, Any]) -> None:
+        for queue in config["hpc:cluster"]["queues"]:
+            if queue.get("research_group") == group:
+                del queue["research_group"]
+
+    return mutate
+
+
 def _problems(config: dict[str, Any], source: str = "Pulumi.prod.yaml") -> list[str]:
     try:
         loaded = parse_config(model_input(config), source)
@@ -270,6 +281,16 @@ CASES: list[tuple[str, Mutation, str]] = [
         "prod",
         _set("hpc:observability.notification_emails", []),
         "Pulumi.prod.yaml: hpc:observability.notification_emails: warning: prod has nobody to notify; alarms will only show in the console",
+    ),
+    (
+        "prod",
+        _drop_research_group("genomics"),
+        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.genomics: no queue belongs to research group 'genomics'; set research_group: genomics on the queues it pays for, or remove the budget",
+    ),
+    (
+        "staging",
+        _set("hpc:observability.budget.per_research_group", {"platform-engineering": 5000, "chemistry": 900}),
+        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.chemistry: no queue belongs to research group 'chemistry'; set research_group: chemistry on the queues it pays for, or remove the budget",
     ),
     # schema
     (

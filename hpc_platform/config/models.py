@@ -80,12 +80,14 @@ DEFAULT_INTERFACE_ENDPOINTS = (
 # NIST SP 800-171 asks that CUI be identified; these are the labels this platform accepts.
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "cui", "restricted")
 COMPLIANCE_FRAMEWORKS = ("NIST-800-171", "HIPAA", "ITAR", "FedRAMP-Moderate", "none")
+# The cost-allocation tag group budgets filter on.
+RESEARCH_GROUP_TAG = "ResearchGroup"
 # Tag keys every taggable resource carries (values come from `ComplianceConfig`).
 REQUIRED_TAG_KEYS = (
     "Environment",
     "Owner",
     "CostCenter",
-    "ResearchGroup",
+    RESEARCH_GROUP_TAG,
     "DataClassification",
     "ComplianceFrameworks",
     "ManagedBy",
@@ -99,6 +101,7 @@ AzName = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d[a
 InstanceTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 S3Prefix = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9!_.*'()/-]*$", max_length=900)]
+TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
 
 
 class Model(BaseModel):
@@ -391,6 +394,11 @@ class QueueConfig(Model):
     """Instance types of the queue, each with its node counts."""
     job_exclusive_allocation: bool | None = None
     """Whole nodes per job; defaults to true on EFA queues."""
+    research_group: TagValue | None = None
+    """Research group that pays for this queue's nodes: its compute instances and their volumes
+    carry `ResearchGroup: <group>` (ParallelCluster's queue `Tags`, which win over the cluster's),
+    so a `per_research_group` budget of that group counts them. Omitted: the stack's
+    `compliance.research_group`, like every other resource."""
 
     @field_validator("name")
     @classmethod
@@ -533,7 +541,9 @@ class BudgetConfig(Model):
     alert_thresholds_percent: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
     """Notify at these percentages of the budget (actual spend)."""
     per_research_group: dict[str, float] = Field(default_factory=dict)
-    """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month)."""
+    """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month). Each
+    group must own something: queues with that `research_group`, or be the stack's own
+    `compliance.research_group`."""
 
 
 class ObservabilityConfig(Model):
@@ -554,9 +564,6 @@ class ObservabilityConfig(Model):
     @classmethod
     def _retention(cls, value: int) -> int:
         return _cloudwatch_retention(value)
-
-
-TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
 
 
 class ComplianceConfig(Model):
@@ -581,7 +588,7 @@ class ComplianceConfig(Model):
             "Environment": environment,
             "Owner": self.owner,
             "CostCenter": self.cost_center,
-            "ResearchGroup": self.research_group,
+            RESEARCH_GROUP_TAG: self.research_group,
             "DataClassification": self.data_classification,
             "ComplianceFrameworks": "+".join(self.frameworks),
             "ManagedBy": "pulumi:hpc-platform",

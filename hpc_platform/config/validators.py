@@ -591,6 +591,27 @@ class ObservabilityValidator(Validator):
             )
 
 
+class BudgetResearchGroupValidator(Validator):
+    """A group budget filters on the ResearchGroup tag: the group must own something tagged with
+    it (queues with that `research_group`, or the whole stack), or the budget stays at $0."""
+
+    name = "budget-research-group"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        budget = config.observability.budget
+        if budget is None:
+            return
+        owners = {q.research_group for q in config.cluster.queues if q.research_group is not None}
+        owners.add(config.compliance.research_group)
+        for group in budget.per_research_group:
+            if group not in owners:
+                yield Finding(
+                    ("observability", "budget", "per_research_group", group),
+                    f"no queue belongs to research group '{group}'; set research_group: {group} on "
+                    "the queues it pays for, or remove the budget",
+                )
+
+
 VALIDATORS: tuple[Validator, ...] = (
     SubnetLayoutValidator(),
     SshIngressValidator(),
@@ -615,6 +636,7 @@ VALIDATORS: tuple[Validator, ...] = (
     ParallelClusterApiValidator(),
     SpotTargetValidator(),
     ObservabilityValidator(),
+    BudgetResearchGroupValidator(),
 )
 
 

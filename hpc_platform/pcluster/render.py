@@ -16,7 +16,10 @@ What it decides, so the decisions live in one place:
   CIDR, 0.0.0.0/0 when omitted), so it is always set, to the VPC's base address as a /32 (see
   `closed_ssh_cidr`); SSH from `network.ssh_ingress_cidrs` comes in through our head-node group,
   one rule per CIDR, which the policy pack can see;
-- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege).
+- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege);
+- a queue with its own `research_group` carries it as a queue-level `ResearchGroup` tag:
+  ParallelCluster tags a queue's instances and volumes with cluster `Tags`, then queue `Tags`
+  over them, so the group's value is the one that lands and its budget counts those nodes.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hpc_platform.config.models import ClusterConfig, NetworkConfig, QueueConfig, StackConfig
+from hpc_platform.config.models import (
+    RESEARCH_GROUP_TAG,
+    ClusterConfig,
+    NetworkConfig,
+    QueueConfig,
+    StackConfig,
+)
 from hpc_platform.pcluster import STACK_MARKER_TAG
 
 # CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).
@@ -240,6 +249,8 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
     scripts = [*(refs.efa_compute_scripts if queue.enable_efa else ()), *refs.compute_scripts]
     if scripts:
         rendered["CustomActions"] = {"OnNodeConfigured": _sequence(scripts)}
+    if queue.research_group is not None:
+        rendered["Tags"] = [{"Key": RESEARCH_GROUP_TAG, "Value": queue.research_group}]
     return rendered
 
 
