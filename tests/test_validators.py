@@ -292,6 +292,11 @@ CASES: list[tuple[str, Mutation, str]] = [
         _set("hpc:observability.budget.per_research_group", {"platform-engineering": 5000, "chemistry": 900}),
         "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.chemistry: no queue belongs to research group 'chemistry'; set research_group: chemistry on the queues it pays for, or remove the budget",
     ),
+    (
+        "staging",
+        _set("hpc:storage.scratch.data_repository_associations", [{"file_system_path": "/in"}]),
+        "Pulumi.prod.yaml: hpc:storage.scratch.data_repository_associations: cannot be combined with import_path/export_path (FSx refuses the legacy paths on a file system with associations); link the bucket one way: remove the paths or the associations",
+    ),
     # schema
     (
         "prod",

@@ -233,9 +233,17 @@ class ScratchLustreConfig(Model):
     data_compression: Literal["LZ4", "NONE"] = "LZ4"
     """LZ4 usually raises effective throughput and capacity for HPC data."""
     import_path: S3Prefix | None = None
-    """Prefix of the data bucket to lazy-load from (SCRATCH_2 has no data repository associations)."""
+    """Prefix of the data bucket to lazy-load from: the legacy link FSx makes when it creates the
+    file system (no automatic export; changes reach S3 through data repository tasks). The
+    committed stacks use it: scratch is disposable and rebuilt from a staging prefix, so one link
+    made at creation is enough. Cannot be combined with `data_repository_associations`."""
     export_path: S3Prefix | None = None
-    """Prefix of the data bucket to export to; requires `import_path`."""
+    """Prefix of the data bucket to export to (legacy link); requires `import_path`."""
+    data_repository_associations: list[DataRepositoryAssociationConfig] = Field(default_factory=list)
+    """Bucket prefixes linked into scratch with automatic import/export, as on persistent: SCRATCH_2
+    on Lustre 2.15 supports associations (only Lustre 2.10 and SCRATCH_1 do not). Use them instead
+    of `import_path`/`export_path`, not with them: FSx refuses the legacy paths on a file system
+    with associations."""
 
 
 RepositoryEvent = Literal["NEW", "CHANGED", "DELETED"]
@@ -271,7 +279,7 @@ class PersistentLustreConfig(Model):
     root_squash: Annotated[str, StringConstraints(pattern=r"^\d+:\d+$")] | None = None
     """`UID:GID` root is squashed to (e.g. `65534:65534`); omitted: root is not squashed."""
     data_repository_associations: list[DataRepositoryAssociationConfig] = Field(default_factory=list)
-    """Bucket prefixes linked into the file system (PERSISTENT_2 only)."""
+    """Bucket prefixes linked into the file system, with automatic import/export per association."""
 
 
 class LifecycleConfig(Model):

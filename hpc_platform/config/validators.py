@@ -202,21 +202,30 @@ class LustreDataRepositoryValidator(Validator):
                 ("storage", "scratch", "export_path"),
                 "an export path needs an import_path on the same bucket; set import_path too",
             )
-        associations = config.storage.persistent.data_repository_associations
-        paths = [a.file_system_path.rstrip("/") or "/" for a in associations]
-        for index, path in enumerate(paths):
-            for other_index, other in enumerate(paths[:index]):
-                nested = (
-                    path == other
-                    or path.startswith(other.rstrip("/") + "/")
-                    or other.startswith(path.rstrip("/") + "/")
-                )
-                if nested:
-                    yield Finding(
-                        ("storage", "persistent", "data_repository_associations", index, "file_system_path"),
-                        f"{path} overlaps data_repository_associations[{other_index}] ({other}); "
-                        "associations need disjoint, non-nested paths",
+        if scratch.data_repository_associations and (
+            scratch.import_path is not None or scratch.export_path is not None
+        ):
+            yield Finding(
+                ("storage", "scratch", "data_repository_associations"),
+                "cannot be combined with import_path/export_path (FSx refuses the legacy paths on a "
+                "file system with associations); link the bucket one way: remove the paths or the "
+                "associations",
+            )
+        for key, fs in (("scratch", scratch), ("persistent", config.storage.persistent)):
+            paths = [a.file_system_path.rstrip("/") or "/" for a in fs.data_repository_associations]
+            for index, path in enumerate(paths):
+                for other_index, other in enumerate(paths[:index]):
+                    nested = (
+                        path == other
+                        or path.startswith(other.rstrip("/") + "/")
+                        or other.startswith(path.rstrip("/") + "/")
                     )
+                    if nested:
+                        yield Finding(
+                            ("storage", key, "data_repository_associations", index, "file_system_path"),
+                            f"{path} overlaps data_repository_associations[{other_index}] ({other}); "
+                            "associations need disjoint, non-nested paths",
+                        )
 
 
 class S3LifecycleValidator(Validator):
@@ -281,11 +290,13 @@ class ArchiveTierReadabilityValidator(Validator):
         linked: list[tuple[Loc, str]] = []
         if storage.scratch.enabled and storage.scratch.import_path is not None:
             linked.append((("storage", "scratch", "import_path"), storage.scratch.import_path))
-        if storage.persistent.enabled:
-            for index, association in enumerate(storage.persistent.data_repository_associations):
+        for key, fs in (("scratch", storage.scratch), ("persistent", storage.persistent)):
+            if not fs.enabled:
+                continue
+            for index, association in enumerate(fs.data_repository_associations):
                 linked.append(
                     (
-                        ("storage", "persistent", "data_repository_associations", index, "bucket_prefix"),
+                        ("storage", key, "data_repository_associations", index, "bucket_prefix"),
                         association.bucket_prefix,
                     )
                 )
