@@ -79,6 +79,16 @@ CASES: list[tuple[str, Mutation, str]] = [
         "Pulumi.prod.yaml: hpc:network.availability_zones[2]: us-west-2c is not in the stack's region us-east-2",
     ),
     (
+        "dev",
+        _set("hpc:network.availability_zones", ["us-east-2b", "us-east-2z"]),
+        "Pulumi.prod.yaml: hpc:network.availability_zones[1]: us-east-2z is not an availability zone of us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those",
+    ),
+    (
+        "prod",
+        _set("hpc:cluster.queues.6.availability_zone", "us-east-2d"),
+        "Pulumi.prod.yaml: hpc:cluster.queues[6].availability_zone: us-east-2d is not an availability zone of us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those",
+    ),
+    (
         "prod",
         _set("hpc:network.subnets.compute.0", "10.30.64.0/24"),
         "Pulumi.prod.yaml: hpc:network.subnets.compute[0]: 10.30.64.0/24 has 251 usable addresses but the queues placed in us-east-2b can need…",
@@ -243,9 +253,9 @@ CASES: list[tuple[str, Mutation, str]] = [
         "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is not offered in any of the VPC's availability zones (us-east-2a or us-east-2c); it is offered in us-east-2b…",
     ),
     (
-        "prod",
-        _set("hpc:cluster.queues.0.availability_zone", "us-east-2d"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[0].availability_zone: us-east-2d is not one of the VPC's availability zones…",
+        "dev",
+        _set("hpc:cluster.queues.0.availability_zone", "us-east-2c"),
+        "Pulumi.prod.yaml: hpc:cluster.queues[0].availability_zone: us-east-2c is not one of the VPC's availability zones…",
     ),
     (
         "prod",

@@ -177,7 +177,8 @@ class NetworkConfig(Model):
     vpc_cidr: Cidr = "10.0.0.0/16"
     """The VPC's primary IPv4 block; every subnet must sit inside it."""
     availability_zones: list[AzName] = Field(min_length=1, max_length=6)
-    """AZs the VPC spans, in order. EFA queues are placed in the first AZ that offers their types."""
+    """AZs the VPC spans, in order; each must be an AZ of the region as the instance catalog lists
+    it. EFA queues are placed in the first AZ that offers their types."""
     subnets: SubnetTiers
     """Subnet CIDR blocks per tier, one per AZ."""
     nat_gateways: Literal["none", "single", "one_per_az"] = "single"

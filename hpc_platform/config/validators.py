@@ -27,7 +27,7 @@ from hpc_platform.config.models import (
     StackConfig,
 )
 from hpc_platform.performance import throughput_model
-from hpc_platform.placement import queue_placements
+from hpc_platform.placement import queue_placements, unknown_az_problem
 from hpc_platform.spot import spot_share
 
 # S3 Intelligent-Tiering archive tiers accept these day ranges (PutBucketIntelligentTieringConfiguration).
@@ -81,6 +81,25 @@ class SubnetLayoutValidator(Validator):
                 yield Finding(
                     ("network", "availability_zones", index),
                     f"{az} is not in the stack's region {config.region}",
+                )
+
+
+class AvailabilityZoneExistsValidator(Validator):
+    """Every configured AZ must exist in the region; the instance catalog lists the region's AZs.
+    (A queue's `availability_zone` is checked where queues are placed: `queue-placement`.)"""
+
+    name = "availability-zone-exists"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        region_azs = catalog.availability_zones(config.region)
+        if region_azs is None:
+            return  # a region the snapshot does not cover: the placement rules report it
+        for index, az in enumerate(config.network.availability_zones):
+            # An AZ of another region is subnet-layout's finding.
+            if az.startswith(config.region) and az not in region_azs:
+                yield Finding(
+                    ("network", "availability_zones", index),
+                    unknown_az_problem(az, config.region, region_azs),
                 )
 
 
@@ -625,6 +644,7 @@ class BudgetResearchGroupValidator(Validator):
 
 VALIDATORS: tuple[Validator, ...] = (
     SubnetLayoutValidator(),
+    AvailabilityZoneExistsValidator(),
     SshIngressValidator(),
     ComputeSubnetCapacityValidator(),
     LustreCapacityValidator(),
