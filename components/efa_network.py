@@ -388,7 +388,10 @@ class EfaNetwork(pulumi.ComponentResource):
             )
 
     def allow_efs_from(self, role: str, security_group: aws.ec2.SecurityGroup) -> None:
-        """Let members of `security_group` mount EFS (NFS, TCP 2049)."""
+        """Let members of `security_group` mount EFS (NFS, TCP 2049).
+
+        The mount targets' group allows 2049 out as well as in: ParallelCluster's `EfsIdValidator`
+        rejects a mount target whose groups do not allow the port in both directions."""
         nfs = (NFS_PORT, NFS_PORT)
         self._ingress(
             f"efs-nfs-in-{role}",
@@ -397,6 +400,14 @@ class EfaNetwork(pulumi.ComponentResource):
             nfs,
             source_group=security_group.id,
             what=f"NFS from {role}",
+        )
+        self._egress(
+            f"efs-nfs-out-{role}",
+            self.efs_security_group.id,
+            "tcp",
+            nfs,
+            target_group=security_group.id,
+            what=f"NFS to {role}",
         )
         self._egress(
             f"{role}-nfs-out-efs",

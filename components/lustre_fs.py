@@ -3,8 +3,9 @@
 Both live in the network's storage subnet behind the Lustre security group and outlive any
 cluster: ParallelCluster mounts them by id (`mounts()`), never creates or deletes them.
 
-- Scratch: AWS-owned key (SCRATCH_2 takes no customer key), LZ4, lazy-loads `import_path` of the
-  data bucket and exports to `export_path` (SCRATCH_2 has no data repository associations).
+- Scratch: AWS-owned key (SCRATCH_2 takes no customer key), LZ4, linked to the data bucket
+  either by the legacy `import_path`/`export_path` made at creation (what the committed stacks
+  use) or by data repository associations (SCRATCH_2 on Lustre 2.15 supports them), never both.
 - Persistent: the component's customer KMS key (rotation on; unless `enable_customer_kms_key` is
   off), automatic backups, optional root squash, one data
   repository association per configured bucket prefix.
@@ -166,7 +167,7 @@ class LustreFsArgs:
     network: LustreNetwork
     """Storage subnet (Lustre lives in one AZ) and the Lustre security group."""
     data_repository: DataRepository
-    """The bucket scratch imports from / exports to and persistent associations link."""
+    """The bucket both file systems link to (associations, or scratch's legacy import/export paths)."""
     region: str
     scratch: ScratchLustreConfig = field(default_factory=ScratchLustreConfig)
     persistent: PersistentLustreConfig = field(default_factory=PersistentLustreConfig)
@@ -250,6 +251,7 @@ class LustreFs(pulumi.ComponentResource):
 
         # --- scratch ---------------------------------------------------------------------------
         self.scratch_file_system = None
+        self.data_repository_associations = []
         if scratch.enabled:
             self.scratch_file_system = aws.fsx.LustreFileSystem(
                 f"{name}-scratch",
@@ -266,10 +268,12 @@ class LustreFs(pulumi.ComponentResource):
                 tags=self._tag(f"{name}-scratch"),
                 opts=child,
             )
+            self._associations(
+                f"{name}-scratch-dra", self.scratch_file_system, scratch.data_repository_associations, data
+            )
 
         # --- persistent ------------------------------------------------------------------------
         self.persistent_file_system = None
-        self.data_repository_associations = []
         if persistent.enabled:
             backups = persistent.automatic_backup_retention_days > 0
             persistent_key_arn = (
@@ -298,20 +302,9 @@ class LustreFs(pulumi.ComponentResource):
                 tags=self._tag(f"{name}-persistent"),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data),
             )
-            for association in persistent.data_repository_associations:
-                self.data_repository_associations.append(
-                    aws.fsx.DataRepositoryAssociation(
-                        f"{name}-dra-{association_slug(association.file_system_path)}",
-                        file_system_id=self.persistent_file_system.id,
-                        file_system_path=association.file_system_path,
-                        data_repository_path=data.s3_uri(association.bucket_prefix),
-                        batch_import_meta_data_on_create=association.batch_import_metadata_on_create,
-                        delete_data_in_filesystem=False,
-                        s3=association_s3_args(association),
-                        tags=self._tag(f"{name}-dra-{association_slug(association.file_system_path)}"),
-                        opts=child,
-                    )
-                )
+            self._associations(
+                f"{name}-dra", self.persistent_file_system, persistent.data_repository_associations, data
+            )
 
         # --- outputs ---------------------------------------------------------------------------
         fs_scratch, fs_persistent = self.scratch_file_system, self.persistent_file_system
@@ -359,6 +352,29 @@ class LustreFs(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return aws.fsx.LustreFileSystemLogConfigurationArgs(level=LUSTRE_LOG_LEVEL, destination=log_group.arn)
+
+    def _associations(
+        self,
+        prefix: str,
+        file_system: aws.fsx.LustreFileSystem,
+        associations: list[DataRepositoryAssociationConfig],
+        data: DataRepository,
+    ) -> None:
+        for association in associations:
+            role = f"{prefix}-{association_slug(association.file_system_path)}"
+            self.data_repository_associations.append(
+                aws.fsx.DataRepositoryAssociation(
+                    role,
+                    file_system_id=file_system.id,
+                    file_system_path=association.file_system_path,
+                    data_repository_path=data.s3_uri(association.bucket_prefix),
+                    batch_import_meta_data_on_create=association.batch_import_metadata_on_create,
+                    delete_data_in_filesystem=False,
+                    s3=association_s3_args(association),
+                    tags=self._tag(role),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
 
     # --- intent helpers -----------------------------------------------------------------------
     def mounts(self) -> list[SharedStorageMount]:

@@ -35,6 +35,7 @@ from hpc_platform.config.models import (
     LUSTRE_CAPACITY_INCREMENT_GIB,
     LUSTRE_PERSISTENT_2,
     LUSTRE_SCRATCH_2,
+    RESEARCH_GROUP_TAG,
     ObservabilityConfig,
     StackConfig,
 )
@@ -49,8 +50,6 @@ from hpc_platform.metrics import (
 
 TYPE_TOKEN = "hpc:observability:Observability"
 
-RESEARCH_GROUP_TAG = "ResearchGroup"
-"""Cost-allocation tag the per-group budgets filter on (activate it in Billing first)."""
 BUDGET_MAX_NOTIFICATIONS = 10
 """AWS Budgets: at most 10 notifications per budget (one is the 100 % forecast alert)."""
 GRAFANA_DATA_SOURCES = ("CLOUDWATCH", "PROMETHEUS")

@@ -36,7 +36,7 @@ import pulumi_random as random
 
 from components.mounts import SharedStorageMount
 from hpc_platform import metrics
-from hpc_platform.config.models import StackConfig
+from hpc_platform.config.models import SLURMDBD_PASSWORD_SPECIALS, StackConfig
 from hpc_platform.pcluster import bootstrap
 from hpc_platform.pcluster.api_access import API_INVOKE_URL_OUTPUT, API_USER_ROLE_OUTPUT
 from hpc_platform.pcluster.render import (
@@ -67,8 +67,8 @@ BOOTSTRAP_SCRIPTS = {
 METRICS_INTERVAL_SECONDS = 60
 DB_MASTER_USERNAME = "slurmdbd"
 DB_ENGINE = aws.rds.EngineType.AURORA_MYSQL
-# RDS refuses '/', '@', '"' and spaces in master passwords.
-DB_PASSWORD_SPECIALS = "!#$%^&*()-_=+[]{}<>:?"
+# Safe in slurmdbd's config, the cookbook's scripts and RDS (see the models).
+DB_PASSWORD_SPECIALS = SLURMDBD_PASSWORD_SPECIALS
 DB_PASSWORD_LENGTH = 32
 API_TEMPLATE_URL = (
     "https://{region}-aws-parallelcluster.s3.{region}.amazonaws.com/parallelcluster/{version}/api/"

@@ -23,9 +23,22 @@ class QueuePlacement:
     """Index of the compute resource the problem is about, when it is about one."""
 
 
+def unknown_az_problem(az: str, region: str, region_azs: tuple[str, ...]) -> str:
+    """The message for an AZ the region does not have (per the instance catalog)."""
+    return (
+        f"{az} is not an availability zone of {region} (the instance catalog lists "
+        f"{', '.join(region_azs)}); use one of those"
+    )
+
+
 def place_queue(queue: QueueConfig, config: StackConfig, catalog: InstanceCatalog) -> QueuePlacement:
     configured = config.network.availability_zones
+    region_azs = catalog.availability_zones(config.region)
     if queue.availability_zone is not None:
+        if region_azs is not None and queue.availability_zone not in region_azs:
+            return QueuePlacement(
+                queue.name, (), unknown_az_problem(queue.availability_zone, config.region, region_azs)
+            )
         if queue.availability_zone not in configured:
             return QueuePlacement(
                 queue.name,

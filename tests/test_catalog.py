@@ -148,3 +148,13 @@ def test_fails_to_read_an_unknown_snapshot_format(tmp_path: Path) -> None:
     path.write_text(json.dumps({"format": 99, "version": "x", "regions": [], "instance_types": {}}))
     with pytest.raises(ValueError, match="unsupported instance catalog format 99"):
         InstanceCatalog.from_file(path)
+
+
+def test_region_availability_zones_are_those_offering_a_catalogued_type(catalog: InstanceCatalog) -> None:
+    for region in catalog.regions:
+        azs = catalog.availability_zones(region)
+        assert azs and list(azs) == sorted(azs)
+        assert set(azs) == {az for spec in catalog.types.values() for az in spec.azs(region)}
+        assert all(az.startswith(region) for az in azs)
+    assert catalog.availability_zones("us-east-2") == ("us-east-2a", "us-east-2b", "us-east-2c")
+    assert catalog.availability_zones("eu-north-1") is None

@@ -56,8 +56,13 @@ def test_validate_by_stack_file() -> None:
             "Pulumi.prod.yaml: hpc:storage.scratch.capacity_gib: 1000 is not a valid SCRATCH_2 size; use 1200, 2400 "
             "or a multiple of 2400\n",
         ),
+        (
+            lambda c: c["hpc:network"]["availability_zones"].__setitem__(1, "us-east-2z"),
+            "Pulumi.prod.yaml: hpc:network.availability_zones[1]: us-east-2z is not an availability zone of "
+            "us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those\n",
+        ),
     ],
-    ids=["unknown-type", "hpc6a-spot", "fsx-1000"],
+    ids=["unknown-type", "hpc6a-spot", "fsx-1000", "unknown-az"],
 )
 def test_fails_validate_with_one_line_per_problem(
     mutate: Callable[[dict[str, Any]], None], expected: str, stack_config: LoadStack, write_stack: WriteStack

@@ -84,8 +84,8 @@ def test_resource_counts_follow_the_stack_config(stack: str) -> None:
         + 1
         + 1
         + len(network.ssh_ingress_cidrs),
-        # EFA self + anywhere + Lustre (self, to nodes, nodes to Lustre) + nodes to EFS.
-        EGRESS: 2 + lustre_rules_per_direction + len(LUSTRE_PORT_RANGES) + 1,
+        # EFA self + anywhere + Lustre (self, to nodes, nodes to Lustre) + EFS both ways.
+        EGRESS: 2 + lustre_rules_per_direction + len(LUSTRE_PORT_RANGES) + 2,
         PLACEMENT_GROUP: len(efa_queues),
         ENDPOINT: len(network.interface_endpoints) + int(network.enable_s3_gateway_endpoint),
         "aws:ec2/flowLog:FlowLog": int(network.flow_logs.enabled),
@@ -215,6 +215,9 @@ def test_efs_and_endpoint_groups(stack: str) -> None:
     plan = stack_plan.plan
     (efs,) = rules_of(plan, INGRESS, group_id(plan, "efs"))
     assert (efs["referencedSecurityGroupId"], ports(efs)) == (group_id(plan, "efa"), (2049, 2049))
+    # ParallelCluster's EfsIdValidator wants 2049 out of the mount targets' group too.
+    (efs_out,) = rules_of(plan, EGRESS, group_id(plan, "efs"))
+    assert (efs_out["referencedSecurityGroupId"], ports(efs_out)) == (group_id(plan, "efa"), (2049, 2049))
     (https,) = rules_of(plan, INGRESS, group_id(plan, "vpce"))
     assert (https["cidrIpv4"], ports(https)) == (config_of(stack_plan).network.vpc_cidr, (443, 443))
 

@@ -254,7 +254,7 @@ def test_data_repository_associations_link_the_persistent_file_system_to_config_
     persistent_id = named(plan, "persistent").id
     scratch_id = named(plan, "scratch").id
     associations = config_of(stack_plan).storage.persistent.data_repository_associations
-    planned_dras = plan.of_type(DRA)  # the whole plan: none anywhere else, none on scratch
+    planned_dras = plan.of_type(DRA)  # the whole plan: the committed scratch uses the legacy paths
     assert len(planned_dras) == len(associations) >= 1
     assert {d.inputs["fileSystemId"] for d in planned_dras} == {persistent_id} != {scratch_id}
     bucket = data_bucket(plan)
@@ -390,6 +390,32 @@ def test_scratch_without_data_repository_paths(stack_config: LoadStack, write_st
 
     scratch = named(plan_with(stack_config, write_stack, edit), "scratch").inputs
     assert "importPath" not in scratch and "exportPath" not in scratch
+
+
+def test_scratch_2_links_the_bucket_through_associations_when_configured(
+    stack_config: LoadStack, write_stack: WriteStack
+) -> None:
+    """SCRATCH_2 on Lustre 2.15 takes data repository associations (only 2.10 and SCRATCH_1 do not)."""
+
+    def edit(storage: dict[str, Any]) -> None:
+        del storage["scratch"]["import_path"], storage["scratch"]["export_path"]
+        storage["scratch"]["data_repository_associations"] = [
+            {"file_system_path": "/staging", "bucket_prefix": "scratch-staging/", "export_events": []},
+            {"file_system_path": "/results", "bucket_prefix": "scratch-results/", "import_events": []},
+        ]
+
+    plan = plan_with(stack_config, write_stack, edit)
+    scratch = named(plan, "scratch")
+    assert "importPath" not in scratch.inputs and "exportPath" not in scratch.inputs
+    bucket = data_bucket(plan)
+    staging = named(plan, "scratch-dra-staging").inputs
+    results = named(plan, "scratch-dra-results").inputs
+    assert staging["fileSystemId"] == results["fileSystemId"] == scratch.id
+    assert staging["dataRepositoryPath"] == f"s3://{bucket}/scratch-staging/"
+    assert "autoExportPolicy" not in staging["s3"] and "autoImportPolicy" not in results["s3"]
+    assert results["s3"]["autoExportPolicy"]["events"] == ["NEW", "CHANGED", "DELETED"]
+    # The persistent file system keeps its own associations, under their old names.
+    assert named(plan, "dra-projects").inputs["fileSystemId"] == named(plan, "persistent").id
 
 
 def test_reports_a_throughput_target_the_baseline_misses(

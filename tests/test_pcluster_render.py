@@ -25,6 +25,7 @@ from hpc_platform.pcluster.render import (
     DatabaseRef,
     ResolvedMount,
     ScriptRef,
+    closed_ssh_cidr,
     log_retention_days,
     render_cluster_config,
 )
@@ -290,9 +291,10 @@ def test_region_os_monitoring(stack: str) -> None:
     assert out["Monitoring"]["DetailedMonitoring"] is (stack == "prod")
 
 
-def test_ssh_key_name_only_when_configured() -> None:
+def test_ssh_key_name_only_when_configured_and_parallelclusters_ssh_rule_always_closed() -> None:
     config = stack_config("dev")
-    assert "Ssh" not in render_cluster_config(config, fake_refs(config))["HeadNode"]
+    closed = {"AllowedIps": closed_ssh_cidr(config.network)}
+    assert render_cluster_config(config, fake_refs(config))["HeadNode"]["Ssh"] == closed
     with_key = config.model_copy(
         update={
             "cluster": config.cluster.model_copy(
@@ -300,7 +302,10 @@ def test_ssh_key_name_only_when_configured() -> None:
             )
         }
     )
-    assert render_cluster_config(with_key, fake_refs(with_key))["HeadNode"]["Ssh"] == {"KeyName": "ops"}
+    assert render_cluster_config(with_key, fake_refs(with_key))["HeadNode"]["Ssh"] == {
+        "KeyName": "ops",
+        **closed,
+    }
 
 
 def test_head_node_scripts_run_on_configure_and_update() -> None:
@@ -516,3 +521,16 @@ def test_efa_check(
     )
     assert result.returncode == returncode
     assert message in result.stdout + result.stderr
+
+
+def test_queue_research_group_becomes_the_queues_tag_only_when_set() -> None:
+    config = stack_config("prod")
+    queues = {
+        q["Name"]: q for q in render_cluster_config(config, fake_refs(config))["Scheduling"]["SlurmQueues"]
+    }
+    for queue in config.cluster.queues:
+        if queue.research_group is None:
+            assert "Tags" not in queues[queue.name]
+        else:
+            assert queues[queue.name]["Tags"] == [{"Key": "ResearchGroup", "Value": queue.research_group}]
+    assert any(q.research_group for q in config.cluster.queues)

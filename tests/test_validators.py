@@ -29,6 +29,17 @@ def _set(path: str, value: Any) -> Mutation:
     return mutate
 
 
+def _drop_research_group(group: str) -> Mutation:
+    """Take `group` off every queue that names it: its budget then owns nothing."""
+
+    def mutate(config: dict[str, Any]) -> None:
+        for queue in config["hpc:cluster"]["queues"]:
+            if queue.get("research_group") == group:
+                del queue["research_group"]
+
+    return mutate
+
+
 def _problems(config: dict[str, Any], source: str = "Pulumi.prod.yaml") -> list[str]:
     try:
         loaded = parse_config(model_input(config), source)
@@ -66,6 +77,16 @@ CASES: list[tuple[str, Mutation, str]] = [
         "prod",
         _set("hpc:network.availability_zones.2", "us-west-2c"),
         "Pulumi.prod.yaml: hpc:network.availability_zones[2]: us-west-2c is not in the stack's region us-east-2",
+    ),
+    (
+        "dev",
+        _set("hpc:network.availability_zones", ["us-east-2b", "us-east-2z"]),
+        "Pulumi.prod.yaml: hpc:network.availability_zones[1]: us-east-2z is not an availability zone of us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those",
+    ),
+    (
+        "prod",
+        _set("hpc:cluster.queues.6.availability_zone", "us-east-2d"),
+        "Pulumi.prod.yaml: hpc:cluster.queues[6].availability_zone: us-east-2d is not an availability zone of us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those",
     ),
     (
         "prod",
@@ -232,9 +253,9 @@ CASES: list[tuple[str, Mutation, str]] = [
         "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is not offered in any of the VPC's availability zones (us-east-2a or us-east-2c); it is offered in us-east-2b…",
     ),
     (
-        "prod",
-        _set("hpc:cluster.queues.0.availability_zone", "us-east-2d"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[0].availability_zone: us-east-2d is not one of the VPC's availability zones…",
+        "dev",
+        _set("hpc:cluster.queues.0.availability_zone", "us-east-2c"),
+        "Pulumi.prod.yaml: hpc:cluster.queues[0].availability_zone: us-east-2c is not one of the VPC's availability zones…",
     ),
     (
         "prod",
@@ -280,6 +301,21 @@ CASES: list[tuple[str, Mutation, str]] = [
         "prod",
         _set("hpc:observability.notification_emails", []),
         "Pulumi.prod.yaml: hpc:observability.notification_emails: warning: prod has nobody to notify; alarms will only show in the console",
+    ),
+    (
+        "prod",
+        _drop_research_group("genomics"),
+        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.genomics: no queue belongs to research group 'genomics'; set research_group: genomics on the queues it pays for, or remove the budget",
+    ),
+    (
+        "staging",
+        _set("hpc:observability.budget.per_research_group", {"platform-engineering": 5000, "chemistry": 900}),
+        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.chemistry: no queue belongs to research group 'chemistry'; set research_group: chemistry on the queues it pays for, or remove the budget",
+    ),
+    (
+        "staging",
+        _set("hpc:storage.scratch.data_repository_associations", [{"file_system_path": "/in"}]),
+        "Pulumi.prod.yaml: hpc:storage.scratch.data_repository_associations: cannot be combined with import_path/export_path (FSx refuses the legacy paths on a file system with associations); link the bucket one way: remove the paths or the associations",
     ),
     # schema
     (

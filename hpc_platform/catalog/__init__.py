@@ -84,6 +84,17 @@ class InstanceCatalog:
         self.types = types
         self.version = version
         self.regions = regions
+        # A region's AZs are those that offer at least one catalogued type (the snapshot records
+        # offerings by AZ); derived once here so every check reads the same list.
+        self._region_azs: dict[str, tuple[str, ...]] = {
+            region: tuple(sorted({az for spec in types.values() for az in spec.azs(region)}))
+            for region in regions
+        }
+
+    def availability_zones(self, region: str) -> tuple[str, ...] | None:
+        """The region's availability zones (those offering a catalogued type), sorted; None when
+        the snapshot does not cover the region."""
+        return self._region_azs.get(region)
 
     @classmethod
     def from_file(cls, path: Path) -> InstanceCatalog:

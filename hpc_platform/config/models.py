@@ -81,12 +81,14 @@ DEFAULT_INTERFACE_ENDPOINTS = (
 # NIST SP 800-171 asks that CUI be identified; these are the labels this platform accepts.
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "cui", "restricted")
 COMPLIANCE_FRAMEWORKS = ("NIST-800-171", "HIPAA", "ITAR", "FedRAMP-Moderate", "none")
+# The cost-allocation tag group budgets filter on.
+RESEARCH_GROUP_TAG = "ResearchGroup"
 # Tag keys every taggable resource carries (values come from `ComplianceConfig`).
 REQUIRED_TAG_KEYS = (
     "Environment",
     "Owner",
     "CostCenter",
-    "ResearchGroup",
+    RESEARCH_GROUP_TAG,
     "DataClassification",
     "ComplianceFrameworks",
     "ManagedBy",
@@ -100,6 +102,7 @@ AzName = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d[a
 InstanceTypeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+\.[a-z0-9-]+$")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 S3Prefix = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9!_.*'()/-]*$", max_length=900)]
+TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
 
 
 class Model(BaseModel):
@@ -175,7 +178,8 @@ class NetworkConfig(Model):
     vpc_cidr: Cidr = "10.0.0.0/16"
     """The VPC's primary IPv4 block; every subnet must sit inside it."""
     availability_zones: list[AzName] = Field(min_length=1, max_length=6)
-    """AZs the VPC spans, in order. EFA queues are placed in the first AZ that offers their types."""
+    """AZs the VPC spans, in order; each must be an AZ of the region as the instance catalog lists
+    it. EFA queues are placed in the first AZ that offers their types."""
     subnets: SubnetTiers
     """Subnet CIDR blocks per tier, one per AZ."""
     nat_gateways: Literal["none", "single", "one_per_az"] = "single"
@@ -187,7 +191,9 @@ class NetworkConfig(Model):
     flow_logs: FlowLogsConfig = FlowLogsConfig()
     """VPC flow logs; on by default."""
     ssh_ingress_cidrs: list[Cidr] = Field(default_factory=list)
-    """CIDRs allowed to SSH to the head node. Empty (default): no SSH at all, use SSM."""
+    """CIDRs allowed to SSH to the head node, one rule each on the platform's head-node security
+    group. ParallelCluster's own head-node group opens SSH to no address whatever this says.
+    Empty (default): no SSH from outside the cluster, use SSM Session Manager."""
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -229,9 +235,17 @@ class ScratchLustreConfig(Model):
     data_compression: Literal["LZ4", "NONE"] = "LZ4"
     """LZ4 usually raises effective throughput and capacity for HPC data."""
     import_path: S3Prefix | None = None
-    """Prefix of the data bucket to lazy-load from (SCRATCH_2 has no data repository associations)."""
+    """Prefix of the data bucket to lazy-load from: the legacy link FSx makes when it creates the
+    file system (no automatic export; changes reach S3 through data repository tasks). The
+    committed stacks use it: scratch is disposable and rebuilt from a staging prefix, so one link
+    made at creation is enough. Cannot be combined with `data_repository_associations`."""
     export_path: S3Prefix | None = None
-    """Prefix of the data bucket to export to; requires `import_path`."""
+    """Prefix of the data bucket to export to (legacy link); requires `import_path`."""
+    data_repository_associations: list[DataRepositoryAssociationConfig] = Field(default_factory=list)
+    """Bucket prefixes linked into scratch with automatic import/export, as on persistent: SCRATCH_2
+    on Lustre 2.15 supports associations (only Lustre 2.10 and SCRATCH_1 do not). Use them instead
+    of `import_path`/`export_path`, not with them: FSx refuses the legacy paths on a file system
+    with associations."""
 
 
 RepositoryEvent = Literal["NEW", "CHANGED", "DELETED"]
@@ -267,7 +281,7 @@ class PersistentLustreConfig(Model):
     root_squash: Annotated[str, StringConstraints(pattern=r"^\d+:\d+$")] | None = None
     """`UID:GID` root is squashed to (e.g. `65534:65534`); omitted: root is not squashed."""
     data_repository_associations: list[DataRepositoryAssociationConfig] = Field(default_factory=list)
-    """Bucket prefixes linked into the file system (PERSISTENT_2 only)."""
+    """Bucket prefixes linked into the file system, with automatic import/export per association."""
 
 
 class LifecycleConfig(Model):
@@ -390,6 +404,11 @@ class QueueConfig(Model):
     """Instance types of the queue, each with its node counts."""
     job_exclusive_allocation: bool | None = None
     """Whole nodes per job; defaults to true on EFA queues."""
+    research_group: TagValue | None = None
+    """Research group that pays for this queue's nodes: its compute instances and their volumes
+    carry `ResearchGroup: <group>` (ParallelCluster's queue `Tags`, which win over the cluster's),
+    so a `per_research_group` budget of that group counts them. Omitted: the stack's
+    `compliance.research_group`, like every other resource."""
 
     @field_validator("name")
     @classmethod
@@ -419,6 +438,18 @@ class FairShareConfig(Model):
     """Slurm PriorityDecayHalfLife: how fast past usage is forgotten."""
 
 
+# The Slurm accounting password is written unquoted into slurmdbd's config as
+# `StoragePass=<password>` (ParallelCluster's cookbook appends that line) and is the RDS master
+# password. Characters that break one of them:
+# - Slurm's config parser: whitespace ends the value, `#` starts a comment, `"` quotes, `\` escapes;
+# - the cookbook's update script expands the value unquoted in a shell test, so `*`, `?`, `[`, `]`
+#   are glob patterns there (and `$`, `'` and backticks are kept out of any shell line);
+# - RDS refuses `/`, `@`, `"` and spaces in master passwords.
+SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
+# Special characters a generated password draws from: none of the above.
+SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
+
+
 class AccountingConfig(Model):
     enabled: bool = True
     """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database."""
@@ -429,7 +460,10 @@ class AccountingConfig(Model):
     existing_password_secret_arn: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
     )
-    """Use an existing Secrets Manager secret for the password; omitted: one is generated."""
+    """Use an existing Secrets Manager secret (its plain string value) for the password; omitted:
+    one is generated. The value is written unquoted into slurmdbd's config and is the RDS master
+    password, so it must not contain whitespace, `#`, `"`, `'`, `\\`, `/`, `@`, `*`, `?`, `[`,
+    `]`, `$` or `` ` `` (the plan cannot read it to check)."""
 
 
 class SlurmConfig(Model):
@@ -524,7 +558,9 @@ class BudgetConfig(Model):
     alert_thresholds_percent: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
     """Notify at these percentages of the budget (actual spend)."""
     per_research_group: dict[str, float] = Field(default_factory=dict)
-    """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month)."""
+    """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month). Each
+    group must own something: queues with that `research_group`, or be the stack's own
+    `compliance.research_group`."""
 
 
 class ObservabilityConfig(Model):
@@ -545,9 +581,6 @@ class ObservabilityConfig(Model):
     @classmethod
     def _retention(cls, value: int) -> int:
         return _cloudwatch_retention(value)
-
-
-TagValue = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w\s.:/=+\-@]*$")]
 
 
 class ComplianceConfig(Model):
@@ -572,7 +605,7 @@ class ComplianceConfig(Model):
             "Environment": environment,
             "Owner": self.owner,
             "CostCenter": self.cost_center,
-            "ResearchGroup": self.research_group,
+            RESEARCH_GROUP_TAG: self.research_group,
             "DataClassification": self.data_classification,
             "ComplianceFrameworks": "+".join(self.frameworks),
             "ManagedBy": "pulumi:hpc-platform",

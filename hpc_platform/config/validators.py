@@ -27,7 +27,7 @@ from hpc_platform.config.models import (
     StackConfig,
 )
 from hpc_platform.performance import throughput_model
-from hpc_platform.placement import queue_placements
+from hpc_platform.placement import queue_placements, unknown_az_problem
 from hpc_platform.spot import spot_share
 
 # S3 Intelligent-Tiering archive tiers accept these day ranges (PutBucketIntelligentTieringConfiguration).
@@ -81,6 +81,25 @@ class SubnetLayoutValidator(Validator):
                 yield Finding(
                     ("network", "availability_zones", index),
                     f"{az} is not in the stack's region {config.region}",
+                )
+
+
+class AvailabilityZoneExistsValidator(Validator):
+    """Every configured AZ must exist in the region; the instance catalog lists the region's AZs.
+    (A queue's `availability_zone` is checked where queues are placed: `queue-placement`.)"""
+
+    name = "availability-zone-exists"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        region_azs = catalog.availability_zones(config.region)
+        if region_azs is None:
+            return  # a region the snapshot does not cover: the placement rules report it
+        for index, az in enumerate(config.network.availability_zones):
+            # An AZ of another region is subnet-layout's finding.
+            if az.startswith(config.region) and az not in region_azs:
+                yield Finding(
+                    ("network", "availability_zones", index),
+                    unknown_az_problem(az, config.region, region_azs),
                 )
 
 
@@ -202,21 +221,30 @@ class LustreDataRepositoryValidator(Validator):
                 ("storage", "scratch", "export_path"),
                 "an export path needs an import_path on the same bucket; set import_path too",
             )
-        associations = config.storage.persistent.data_repository_associations
-        paths = [a.file_system_path.rstrip("/") or "/" for a in associations]
-        for index, path in enumerate(paths):
-            for other_index, other in enumerate(paths[:index]):
-                nested = (
-                    path == other
-                    or path.startswith(other.rstrip("/") + "/")
-                    or other.startswith(path.rstrip("/") + "/")
-                )
-                if nested:
-                    yield Finding(
-                        ("storage", "persistent", "data_repository_associations", index, "file_system_path"),
-                        f"{path} overlaps data_repository_associations[{other_index}] ({other}); "
-                        "associations need disjoint, non-nested paths",
+        if scratch.data_repository_associations and (
+            scratch.import_path is not None or scratch.export_path is not None
+        ):
+            yield Finding(
+                ("storage", "scratch", "data_repository_associations"),
+                "cannot be combined with import_path/export_path (FSx refuses the legacy paths on a "
+                "file system with associations); link the bucket one way: remove the paths or the "
+                "associations",
+            )
+        for key, fs in (("scratch", scratch), ("persistent", config.storage.persistent)):
+            paths = [a.file_system_path.rstrip("/") or "/" for a in fs.data_repository_associations]
+            for index, path in enumerate(paths):
+                for other_index, other in enumerate(paths[:index]):
+                    nested = (
+                        path == other
+                        or path.startswith(other.rstrip("/") + "/")
+                        or other.startswith(path.rstrip("/") + "/")
                     )
+                    if nested:
+                        yield Finding(
+                            ("storage", key, "data_repository_associations", index, "file_system_path"),
+                            f"{path} overlaps data_repository_associations[{other_index}] ({other}); "
+                            "associations need disjoint, non-nested paths",
+                        )
 
 
 class S3LifecycleValidator(Validator):
@@ -281,11 +309,13 @@ class ArchiveTierReadabilityValidator(Validator):
         linked: list[tuple[Loc, str]] = []
         if storage.scratch.enabled and storage.scratch.import_path is not None:
             linked.append((("storage", "scratch", "import_path"), storage.scratch.import_path))
-        if storage.persistent.enabled:
-            for index, association in enumerate(storage.persistent.data_repository_associations):
+        for key, fs in (("scratch", storage.scratch), ("persistent", storage.persistent)):
+            if not fs.enabled:
+                continue
+            for index, association in enumerate(fs.data_repository_associations):
                 linked.append(
                     (
-                        ("storage", "persistent", "data_repository_associations", index, "bucket_prefix"),
+                        ("storage", key, "data_repository_associations", index, "bucket_prefix"),
                         association.bucket_prefix,
                     )
                 )
@@ -597,8 +627,30 @@ class ObservabilityValidator(Validator):
             )
 
 
+class BudgetResearchGroupValidator(Validator):
+    """A group budget filters on the ResearchGroup tag: the group must own something tagged with
+    it (queues with that `research_group`, or the whole stack), or the budget stays at $0."""
+
+    name = "budget-research-group"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        budget = config.observability.budget
+        if budget is None:
+            return
+        owners = {q.research_group for q in config.cluster.queues if q.research_group is not None}
+        owners.add(config.compliance.research_group)
+        for group in budget.per_research_group:
+            if group not in owners:
+                yield Finding(
+                    ("observability", "budget", "per_research_group", group),
+                    f"no queue belongs to research group '{group}'; set research_group: {group} on "
+                    "the queues it pays for, or remove the budget",
+                )
+
+
 VALIDATORS: tuple[Validator, ...] = (
     SubnetLayoutValidator(),
+    AvailabilityZoneExistsValidator(),
     SshIngressValidator(),
     ComputeSubnetCapacityValidator(),
     LustreCapacityValidator(),
@@ -621,6 +673,7 @@ VALIDATORS: tuple[Validator, ...] = (
     ParallelClusterApiValidator(),
     SpotTargetValidator(),
     ObservabilityValidator(),
+    BudgetResearchGroupValidator(),
 )
 
 

@@ -12,18 +12,32 @@ What it decides, so the decisions live in one place:
 - EFA queues run in exactly one subnet with our named cluster placement group;
 - storage is never owned by the cluster: FSx and EFS are mounted by file system id;
 - the accounting database is referenced by secret ARN, never by password;
+- SSH: ParallelCluster's own head-node group opens port 22 to `HeadNode.Ssh.AllowedIps` (one
+  CIDR, 0.0.0.0/0 when omitted), so it is always set, to the VPC's base address as a /32 (see
+  `closed_ssh_cidr`); SSH from `network.ssh_ingress_cidrs` comes in through our head-node group,
+  one rule per CIDR, which the policy pack can see;
 - IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege);
 - ParallelCluster creates no IAM roles: the API's default policies allow it none (restricted IAM
-  mode), so the cluster stack's Lambda functions run with a role we create as well.
+  mode), so the cluster stack's Lambda functions run with a role we create as well;
+- a queue with its own `research_group` carries it as a queue-level `ResearchGroup` tag:
+  ParallelCluster tags a queue's instances and volumes with cluster `Tags`, then queue `Tags`
+  over them, so the group's value is the one that lands and its budget counts those nodes.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hpc_platform.config.models import ClusterConfig, QueueConfig, StackConfig
+from hpc_platform.config.models import (
+    RESEARCH_GROUP_TAG,
+    ClusterConfig,
+    NetworkConfig,
+    QueueConfig,
+    StackConfig,
+)
 from hpc_platform.pcluster import STACK_MARKER_TAG
 
 # CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).
@@ -106,7 +120,7 @@ def render_cluster_config(config: StackConfig, refs: ClusterRefs) -> dict[str, A
         "Region": config.region,
         "Image": {"Os": cluster.os},
         "Imds": {"ImdsSupport": "v2.0"},
-        "HeadNode": _head_node(cluster, refs),
+        "HeadNode": _head_node(cluster, config.network, refs),
         "Scheduling": {
             "Scheduler": "slurm",
             "SlurmSettings": _slurm_settings(cluster, refs),
@@ -124,7 +138,7 @@ def render_cluster_config(config: StackConfig, refs: ClusterRefs) -> dict[str, A
 # ---------------------------------------------------------------------------------------------
 # Sections
 # ---------------------------------------------------------------------------------------------
-def _head_node(cluster: ClusterConfig, refs: ClusterRefs) -> dict[str, Any]:
+def _head_node(cluster: ClusterConfig, network: NetworkConfig, refs: ClusterRefs) -> dict[str, Any]:
     head = cluster.head_node
     node: dict[str, Any] = {
         "InstanceType": head.instance_type,
@@ -133,8 +147,9 @@ def _head_node(cluster: ClusterConfig, refs: ClusterRefs) -> dict[str, Any]:
             **_security_groups(refs.head_node_security_group_ids),
         },
     }
-    if head.ssh_key_name:
-        node["Ssh"] = {"KeyName": head.ssh_key_name}
+    ssh: dict[str, Any] = {"KeyName": head.ssh_key_name} if head.ssh_key_name else {}
+    ssh["AllowedIps"] = closed_ssh_cidr(network)
+    node["Ssh"] = ssh
     node["LocalStorage"] = {"RootVolume": {"Size": head.root_volume_gib, "Encrypted": True}}
     node["Iam"] = {"InstanceProfile": refs.head_node_instance_profile_arn}
     node["Imds"] = {"Secured": True}
@@ -239,6 +254,8 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
     scripts = [*(refs.efa_compute_scripts if queue.enable_efa else ()), *refs.compute_scripts]
     if scripts:
         rendered["CustomActions"] = {"OnNodeConfigured": _sequence(scripts)}
+    if queue.research_group is not None:
+        rendered["Tags"] = [{"Key": RESEARCH_GROUP_TAG, "Value": queue.research_group}]
     return rendered
 
 
@@ -301,6 +318,16 @@ def log_retention_days(days: int) -> int:
     return PCLUSTER_LOG_RETENTION_DAYS[-1]
 
 
+def closed_ssh_cidr(network: NetworkConfig) -> str:
+    """`HeadNode.Ssh.AllowedIps` for ParallelCluster's own head-node group: the VPC's base address
+    as a /32. That address is the network address of the VPC's first block, which AWS reserves in
+    any subnet that starts there and never assigns, so the rule lets no one in, and ParallelCluster's
+    schema takes it (a CIDR or a prefix list; an empty value is not accepted, and omitting the key
+    means 0.0.0.0/0). Allowed SSH sources are rules on our head-node group instead, which hold any
+    number of CIDRs where ParallelCluster's setting holds one."""
+    return f"{ipaddress.IPv4Network(network.vpc_cidr).network_address}/32"
+
+
 def _security_groups(ids: Sequence[str]) -> dict[str, Any]:
     return {"AdditionalSecurityGroups": list(ids)} if ids else {}
 
@@ -321,6 +348,7 @@ __all__ = [
     "DatabaseRef",
     "ResolvedMount",
     "ScriptRef",
+    "closed_ssh_cidr",
     "custom_slurm_settings",
     "log_retention_days",
     "render_cluster_config",
