@@ -127,8 +127,11 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
         }
     if token == "aws:grafana/workspace:Workspace":
         return {"endpoint": f"{resource_id}.grafana-workspace.{region}.amazonaws.com"}
+    # pulumi-aws autonames IAM roles, profiles and policies in Check: a real preview knows the name.
     if token == "aws:iam/role:Role":
-        return {"uniqueId": "AROA" + digest(resource_id, 17).upper()}
+        return {"name": resource_id, "uniqueId": "AROA" + digest(resource_id, 17).upper()}
+    if token in ("aws:iam/instanceProfile:InstanceProfile", "aws:iam/policy:Policy"):
+        return {"name": resource_id}
     if token == "aws:cloudformation/stack:Stack":
         return {
             "outputs": {
