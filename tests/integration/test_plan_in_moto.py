@@ -1,0 +1,148 @@
+"""Each stack's offline plan, built in moto, through ParallelCluster's own dry run, create and delete.
+
+`tests/support/moto_plan.py` creates every planned resource ParallelCluster reads (network, security
+groups and all their rules, placement groups, EFS, both Lustre file systems, IAM, the bucket with
+the bootstrap scripts, KMS keys, the accounting secret and database) with the plan's properties,
+and rewrites the plan's own rendered cluster config with the ids moto returned. That config then
+goes through ParallelCluster's API in the harness: a dry run with every validator (any ERROR-level
+message fails the test; all messages are printed), the provider's create (CREATE_COMPLETE), for
+dev a fleet-stop update, and the provider's delete (until the API answers 404).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hpc_platform.pcluster.client import (
+    ApiError,
+    Backoff,
+    DryrunSucceeded,
+    ParallelClusterClient,
+    format_validation_message,
+)
+from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider, ProviderSettings
+from tests.conftest import STACKS, planned
+from tests.integration.provider_io import RecordingTransport
+from tests.support.moto_plan import MotoPlan, build_plan_in_moto
+
+pytestmark = pytest.mark.integration
+
+# The prod create synthesizes a large CDK app inside one API request.
+REQUEST_TIMEOUT_SECONDS = 600
+
+
+@pytest.fixture(scope="module")
+def timings() -> Iterator[dict[str, float]]:
+    spent: dict[str, float] = {}
+    yield spent
+    print("\nseconds per stack (build in moto + dry run + create + delete):", spent)
+
+
+def provider_for(transport: RecordingTransport | None = None) -> ParallelClusterProvider:
+    return ParallelClusterProvider(
+        ProviderSettings(
+            transport=transport,
+            request_backoff=Backoff(base_seconds=0.2, max_seconds=1, max_attempts=3),
+            poll_backoff=Backoff(base_seconds=0.25, max_seconds=1),
+            fleet_timeout_minutes=1,
+            request_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+        )
+    )
+
+
+def props_of(world: dict[str, Any], built: MotoPlan, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The cluster resource's planned inputs, with moto's ids, pointed at the harness's API."""
+    props = copy.deepcopy(built.cluster_inputs)
+    props.update(
+        api_url=world["api"],
+        create_timeout_minutes=10,
+        update_timeout_minutes=10,
+        delete_timeout_minutes=10,
+    )
+    if config is not None:
+        props["cluster_config"] = config
+    for key in OUTPUT_KEYS:
+        props.setdefault(key, None)
+    return props
+
+
+def dry_run_messages(world: dict[str, Any], built: MotoPlan) -> list[dict[str, Any]]:
+    """Every validation message of a dry-run create: warnings/info of a 412 answer, or the
+    configuration validation errors of a 400 answer."""
+    client = ParallelClusterClient(
+        world["api"],
+        world["region"],
+        backoff=Backoff(base_seconds=0.2, max_seconds=1, max_attempts=3),
+        request_timeout_seconds=REQUEST_TIMEOUT_SECONDS,
+    )
+    try:
+        client.create_cluster(built.cluster_name, built.cluster_config, dryrun=True)
+    except DryrunSucceeded as ok:
+        return ok.validation_messages
+    except ApiError as err:
+        messages = err.validation_errors
+        if not messages:
+            raise
+        return messages
+    raise AssertionError("a dry run must answer 412 (would succeed) or 400 (rejected)")
+
+
+def debug_instance(config: dict[str, Any]) -> dict[str, Any]:
+    """The debug queue's first instance entry (a multi-subnet queue declares `Instances`)."""
+    queue = next(q for q in config["Scheduling"]["SlurmQueues"] if q["Name"] == "debug")
+    resource: dict[str, Any] = queue["ComputeResources"][0]
+    instances: list[dict[str, Any]] = resource.get("Instances", [resource])
+    return instances[0]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_built_in_moto_passes_parallelclusters_create(
+    pcluster_api: dict[str, Any], timings: dict[str, float], stack: str
+) -> None:
+    world = pcluster_api
+    plan = planned(stack)
+    assert plan.loaded.config.region == world["region"], "the harness serves the stacks' region"
+    started = time.monotonic()
+
+    built = build_plan_in_moto(plan.plan, world["moto"], world["region"])
+    print(f"\n{stack}: {len(built.built)} plan resources built in moto, {len(built.ids)} ids mapped")
+
+    messages = dry_run_messages(world, built)
+    print(f"{stack}: ParallelCluster dry run, {len(messages)} validation messages:")
+    for message in messages:
+        print(f"  {format_validation_message(message)}")
+    errors = [format_validation_message(m) for m in messages if (m.get("level") or "ERROR") == "ERROR"]
+    assert errors == [], f"{stack}: ParallelCluster rejects the planned cluster:\n" + "\n".join(errors)
+
+    transport = RecordingTransport()
+    provider = provider_for(transport)
+    props = props_of(world, built)
+    name = built.cluster_name
+    state = provider.create(props).outs or {}
+    assert state["cluster_status"] == "CREATE_COMPLETE"
+    assert provider.read(name, state).outs["cluster_config"] == built.cluster_config  # type: ignore[index]
+
+    if stack == "dev":
+        # The debug queue's instance type: ParallelCluster applies it only with the fleet stopped.
+        bigger = copy.deepcopy(built.cluster_config)
+        debug_instance(bigger)["InstanceType"] = "c6i.2xlarge"
+        new = props_of(world, built, bigger)
+        assert provider.diff(name, state, new).replaces == []
+        transport.calls.clear()
+        state = provider.update(name, state, new).outs or {}
+        assert state["cluster_status"] == "UPDATE_COMPLETE"
+        fleet = f"/v3/clusters/{name}/computefleet"
+        assert transport.writes() == [("PATCH", fleet), ("PUT", f"/v3/clusters/{name}"), ("PATCH", fleet)]
+        live = provider.read(name, state).outs or {}
+        assert debug_instance(live["cluster_config"])["InstanceType"] == "c6i.2xlarge"
+
+    transport.calls.clear()
+    provider.delete(name, state)
+    assert transport.writes() == [("DELETE", f"/v3/clusters/{name}")]
+    assert provider.read(name, state).id == ""
+    timings[stack] = round(time.monotonic() - started, 1)
