@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -41,6 +41,23 @@ def timings() -> Iterator[dict[str, float]]:
     spent: dict[str, float] = {}
     yield spent
     print("\nseconds per stack (build in moto + dry run + create + delete):", spent)
+
+
+@pytest.fixture(scope="module")
+def build(pcluster_api: dict[str, Any]) -> Callable[[str], MotoPlan]:
+    """Each stack's plan, built once per harness (names in moto are the plan's: no second build)."""
+    builds: dict[str, MotoPlan] = {}
+
+    def built(stack: str) -> MotoPlan:
+        if stack not in builds:
+            plan = planned(stack)
+            assert plan.loaded.config.region == pcluster_api["region"], (
+                "the harness serves the stacks' region"
+            )
+            builds[stack] = build_plan_in_moto(plan.plan, pcluster_api["moto"], pcluster_api["region"])
+        return builds[stack]
+
+    return built
 
 
 def provider_for(transport: RecordingTransport | None = None) -> ParallelClusterProvider:
@@ -102,14 +119,11 @@ def debug_instance(config: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_plan_built_in_moto_passes_parallelclusters_create(
-    pcluster_api: dict[str, Any], timings: dict[str, float], stack: str
+    pcluster_api: dict[str, Any], build: Callable[[str], MotoPlan], timings: dict[str, float], stack: str
 ) -> None:
     world = pcluster_api
-    plan = planned(stack)
-    assert plan.loaded.config.region == world["region"], "the harness serves the stacks' region"
     started = time.monotonic()
-
-    built = build_plan_in_moto(plan.plan, world["moto"], world["region"])
+    built = build(stack)
     print(f"\n{stack}: {len(built.built)} plan resources built in moto, {len(built.ids)} ids mapped")
 
     messages = dry_run_messages(world, built)
@@ -142,7 +156,31 @@ def test_plan_built_in_moto_passes_parallelclusters_create(
         assert debug_instance(live["cluster_config"])["InstanceType"] == "c6i.2xlarge"
 
     transport.calls.clear()
+    if state.get("retain_on_delete"):
+        # prod keeps its cluster when the resource is deleted; then an operator deletes it.
+        provider.delete(name, state)
+        assert transport.writes() == []
+        assert provider.read(name, state).id == name
+        state = {**state, "retain_on_delete": False}
     provider.delete(name, state)
     assert transport.writes() == [("DELETE", f"/v3/clusters/{name}")]
     assert provider.read(name, state).id == ""
     timings[stack] = round(time.monotonic() - started, 1)
+
+
+def test_multi_subnet_queue_needs_instances(
+    pcluster_api: dict[str, Any], build: Callable[[str], MotoPlan]
+) -> None:
+    """ParallelCluster's rule the renderer follows: a queue spread over several subnets declares its
+    instance types with `Instances`; the same queue with `InstanceType` is rejected."""
+    built = build("dev")
+    config = copy.deepcopy(built.cluster_config)
+    debug = next(q for q in config["Scheduling"]["SlurmQueues"] if q["Name"] == "debug")
+    assert len(debug["Networking"]["SubnetIds"]) == 2
+    assert all("Instances" in resource for resource in debug["ComputeResources"])
+    for resource in debug["ComputeResources"]:
+        resource["InstanceType"] = resource.pop("Instances")[0]["InstanceType"]
+    props = props_of(pcluster_api, built, config)
+    props["cluster_name"] = "hpc-dev-subnets"
+    failures = provider_for().check({}, props).failures
+    assert any("SingleInstanceTypeSubnetValidator" in f.reason for f in failures)

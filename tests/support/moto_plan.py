@@ -708,6 +708,8 @@ class _Builder:
         "fileSystemTypeVersion",
         "storageType",
         "logConfiguration",
+        "rootSquashConfiguration",
+        "metadataConfiguration",
         "skipFinalBackup",  # a delete-time setting
     }
 
@@ -728,6 +730,18 @@ class _Builder:
         log = i.get("logConfiguration")
         if log:
             settings["LogConfiguration"] = {"Level": log["level"], "Destination": log["destination"]}
+        squash = i.get("rootSquashConfiguration")
+        if squash:
+            settings["RootSquashConfiguration"] = {
+                "RootSquash": squash["rootSquash"],
+                **({"NoSquashNids": squash["noSquashNids"]} if squash.get("noSquashNids") else {}),
+            }
+        metadata = i.get("metadataConfiguration")
+        if metadata:
+            settings["MetadataConfiguration"] = {
+                "Mode": metadata["mode"],
+                **({"Iops": _int(metadata["iops"])} if metadata.get("iops") else {}),
+            }
         subnets = i["subnetIds"] if isinstance(i["subnetIds"], list) else [i["subnetIds"]]
         args: dict[str, Any] = {
             "FileSystemType": "LUSTRE",
