@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from hpc_platform.pcluster.client import (
@@ -184,3 +185,75 @@ def test_multi_subnet_queue_needs_instances(
     props["cluster_name"] = "hpc-dev-subnets"
     failures = provider_for().check({}, props).failures
     assert any("SingleInstanceTypeSubnetValidator" in f.reason for f in failures)
+
+
+def rule_set(permissions: list[dict[str, Any]]) -> set[tuple[str, int | None, int | None, str]]:
+    """EC2 permissions as (protocol, from, to, peer) tuples, one per peer."""
+    out = set()
+    for p in permissions:
+        peers = [g["GroupId"] for g in p.get("UserIdGroupPairs", [])]
+        peers += [r["CidrIp"] for r in p.get("IpRanges", [])] + [
+            r["CidrIpv6"] for r in p.get("Ipv6Ranges", [])
+        ]
+        peers += [r["PrefixListId"] for r in p.get("PrefixListIds", [])]
+        out |= {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), peer) for peer in peers}
+    return out
+
+
+def test_moto_holds_the_planned_properties(
+    pcluster_api: dict[str, Any], build: Callable[[str], MotoPlan]
+) -> None:
+    """What ParallelCluster's validators read is in moto as planned: every group's rules (and only
+    those), the mount targets' subnets and groups, Lustre's subnet, groups and type, the profiles'
+    roles and paths."""
+    world = pcluster_api
+    built = build("dev")
+    plan = planned("dev").plan
+    ids = built.ids
+
+    def session(service: str) -> Any:
+        return boto3.client(service, endpoint_url=world["moto"], region_name=world["region"])  # type: ignore[call-overload]
+
+    ec2, efs, fsx, iam = session("ec2"), session("efs"), session("fsx"), session("iam")
+    expected: dict[str, dict[str, set[tuple[str, int | None, int | None, str]]]] = {}
+    for group in plan.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        expected[ids[str(group.id)]] = {"ingress": set(), "egress": set()}
+    for token, direction in (
+        ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "ingress"),
+        ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "egress"),
+    ):
+        for rule in plan.of_type(token):
+            i = rule.inputs
+            protocol = str(i["ipProtocol"])
+            ports = (None, None) if protocol == "-1" else (int(i["fromPort"]), int(i["toPort"]))
+            peer = ids.get(str(i.get("referencedSecurityGroupId")), i.get("cidrIpv4"))
+            expected[ids[str(i["securityGroupId"])]][direction].add((protocol, *ports, str(peer)))
+    groups = ec2.describe_security_groups(GroupIds=list(expected))["SecurityGroups"]
+    assert len(groups) == len(expected)
+    for group in groups:
+        assert rule_set(group["IpPermissions"]) == expected[group["GroupId"]]["ingress"], group["GroupName"]
+        assert rule_set(group["IpPermissionsEgress"]) == expected[group["GroupId"]]["egress"], group[
+            "GroupName"
+        ]
+
+    for target in plan.of_type("aws:efs/mountTarget:MountTarget"):
+        real = efs.describe_mount_targets(MountTargetId=ids[str(target.id)])["MountTargets"][0]
+        assert real["SubnetId"] == ids[target.inputs["subnetId"]]
+        groups_of = efs.describe_mount_target_security_groups(MountTargetId=real["MountTargetId"])
+        assert groups_of["SecurityGroups"] == [ids[g] for g in target.inputs["securityGroups"]]
+
+    for lustre in plan.of_type("aws:fsx/lustreFileSystem:LustreFileSystem"):
+        real = fsx.describe_file_systems(FileSystemIds=[ids[str(lustre.id)]])["FileSystems"][0]
+        assert real["SubnetIds"] == [ids[lustre.inputs["subnetIds"]]]
+        assert real["StorageCapacity"] == int(lustre.inputs["storageCapacity"])
+        assert real["LustreConfiguration"]["DeploymentType"] == lustre.inputs["deploymentType"]
+        eni = ec2.describe_network_interfaces(NetworkInterfaceIds=real["NetworkInterfaceIds"])
+        assert {g["GroupId"] for g in eni["NetworkInterfaces"][0]["Groups"]} == {
+            ids[g] for g in lustre.inputs["securityGroupIds"]
+        }
+
+    for profile in plan.of_type("aws:iam/instanceProfile:InstanceProfile"):
+        real = iam.get_instance_profile(InstanceProfileName=str(profile.id))["InstanceProfile"]
+        assert real["Path"] == profile.inputs["path"]
+        assert [r["RoleName"] for r in real["Roles"]] == [profile.inputs["role"]]
+        assert real["Arn"] == ids[profile.outputs["arn"]]
