@@ -1,11 +1,14 @@
 """ParallelCluster: the Slurm cluster and what it needs that ParallelCluster does not create.
 
-- IAM: a head-node and a compute role with instance profiles (path `/parallelcluster/`, which the
-  ParallelCluster API may pass). ParallelCluster adds no permissions to instance profiles it is
-  given, so each role carries ParallelCluster's own node permissions scoped to this cluster, the
-  two AWS managed policies nodes need (SSM, CloudWatch agent), read access to the bootstrap
-  scripts, the accounting-database secret (head node only) and `cloudwatch:PutMetricData` limited
-  to the Slurm metrics namespace.
+- IAM: a head-node and a compute role with instance profiles, and the role of the cluster stack's
+  Lambda functions (path `/parallelcluster/`, which the ParallelCluster API may pass). The API's
+  default policies run ParallelCluster in restricted IAM mode: it may not create roles, so the
+  cluster config names all three. ParallelCluster adds no permissions to roles it is given, so
+  each carries what ParallelCluster grants its own roles (both DynamoDB tables, the cluster
+  stacks, the DNS zone, artifacts), scoped to this cluster; the node roles also get the two AWS
+  managed policies nodes need (SSM, CloudWatch agent), read access to the bootstrap scripts, the
+  accounting-database secret (head node only) and `cloudwatch:PutMetricData` limited to the
+  Slurm metrics namespace. `tests/test_pcluster_iam.py` holds them to ParallelCluster's own.
 - Slurm accounting (optional): Aurora MySQL Serverless v2, encrypted with a customer KMS key, in
   the private subnets, reachable on 3306 only from the cluster-nodes security group. Its password
   is generated (`RandomPassword`) into a KMS-encrypted Secrets Manager secret, or taken from an
@@ -71,9 +74,16 @@ API_TEMPLATE_URL = (
     "parallelcluster-api.yaml"
 )
 API_INVOKE_URL_OUTPUT = "ParallelClusterApiInvokeUrl"
-# ParallelCluster's DynamoDB table and tags are named after the cluster.
+# ParallelCluster's DynamoDB tables and tags are named after the cluster.
 PCLUSTER_DYNAMODB_PREFIX = "parallelcluster-"
+PCLUSTER_SLURM_DYNAMODB_PREFIX = "parallelcluster-slurm-"
 PCLUSTER_CLUSTER_NAME_TAG = "parallelcluster:cluster-name"
+# The cluster's private hosted zone is `<cluster name, lower case>.pcluster.`.
+PCLUSTER_DNS_DOMAIN = "pcluster"
+# Lambda functions of the cluster stack that run with Iam.Roles.LambdaFunctionsRole; their names
+# (and log groups) are `pcluster-<id>-<stack id suffix>`.
+PCLUSTER_LAMBDA_PREFIX = "pcluster-"
+PCLUSTER_LAMBDA_FUNCTIONS = ("CleanupResources", "CleanupRoute53")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,16 +164,21 @@ def partition_of(region: str) -> str:
 
 
 def assume_role_policy(partition: str) -> dict[str, Any]:
+    """EC2 may assume the role (node roles)."""
     suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return _service_trust(f"ec2.{suffix}")
+
+
+def lambda_assume_role_policy() -> dict[str, Any]:
+    """Lambda may assume the role (the cluster stack's functions; the same principal in every
+    partition)."""
+    return _service_trust("lambda.amazonaws.com")
+
+
+def _service_trust(service: str) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": f"ec2.{suffix}"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
     }
 
 
@@ -240,7 +255,8 @@ def head_node_policy(
     key_name: str | None,
 ) -> dict[str, Any]:
     """What ParallelCluster gives a head-node role it creates itself, scoped to this cluster:
-    launch and terminate compute nodes, read its stack, table and artifacts, pass the compute role."""
+    launch and terminate compute nodes, read its stack, tables and artifacts, write the nodes' DNS
+    records, pass the compute role."""
     ec2 = f"arn:{partition}:ec2:{region}:{account_id}"
     run_resources = [f"{ec2}:subnet/{subnet}" for subnet in compute_subnet_ids] + [
         f"{ec2}:{kind}/*"
@@ -286,19 +302,14 @@ def head_node_policy(
                 "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
                 "Resource": run_resources,
             },
-            {
-                "Sid": "Ec2TerminateOwnNodes",
-                "Effect": "Allow",
-                "Action": "ec2:TerminateInstances",
-                "Resource": f"{ec2}:instance/*",
-                "Condition": {"StringEquals": {f"ec2:ResourceTag/{PCLUSTER_CLUSTER_NAME_TAG}": cluster_name}},
-            },
+            _terminate_cluster_instances(ec2, cluster_name, sid="Ec2TerminateOwnNodes"),
             {
                 "Sid": "Ec2ConsoleOutputOfOwnNodes",
                 "Effect": "Allow",
                 "Action": "ec2:GetConsoleOutput",
                 "Resource": f"{ec2}:instance/*",
-                "Condition": {"StringEquals": {f"ec2:ResourceTag/{PCLUSTER_CLUSTER_NAME_TAG}": cluster_name}},
+                # The condition key ParallelCluster's own statement uses.
+                "Condition": {"StringEquals": {f"aws:ResourceTag/{PCLUSTER_CLUSTER_NAME_TAG}": cluster_name}},
             },
             {
                 "Sid": "PassComputeRole",
@@ -326,23 +337,25 @@ def head_node_policy(
                     "dynamodb:GetItem",
                     "dynamodb:BatchGetItem",
                 ],
-                "Resource": f"arn:{partition}:dynamodb:{region}:{account_id}:table/{PCLUSTER_DYNAMODB_PREFIX}{cluster_name}",
+                "Resource": _table_arn(partition, region, account_id, PCLUSTER_DYNAMODB_PREFIX, cluster_name),
             },
             {
-                # Compute nodes' DNS records in the cluster's private hosted zone (created by
-                # the cluster stack, so its id is unknown here: scoped by record name instead).
-                "Sid": "ClusterDnsRecords",
+                # Slurm node name ↔ instance mapping (clustermgtd writes it, compute nodes query it).
+                "Sid": "SlurmTable",
                 "Effect": "Allow",
-                "Action": "route53:ChangeResourceRecordSets",
-                "Resource": f"arn:{partition}:route53:::hostedzone/*",
-                "Condition": {
-                    "ForAllValues:StringLike": {
-                        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
-                            f"*.{cluster_name.lower()}.pcluster"
-                        ]
-                    }
-                },
+                "Action": [
+                    "dynamodb:PutItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                ],
+                "Resource": _table_arn(
+                    partition, region, account_id, PCLUSTER_SLURM_DYNAMODB_PREFIX, cluster_name
+                ),
             },
+            _cluster_dns_records(
+                partition, cluster_name, ["route53:ChangeResourceRecordSets"], "ClusterDnsRecords"
+            ),
             *_artifact_statements(partition, region, cluster_name, version, head=True),
         ],
     }
@@ -352,6 +365,8 @@ def compute_node_policy(
     *, partition: str, region: str, account_id: str, cluster_name: str, version: str
 ) -> dict[str, Any]:
     """What ParallelCluster gives a compute role it creates itself, scoped to this cluster."""
+    stack = f"arn:{partition}:cloudformation:{region}:{account_id}:stack"
+    slurm_table = _table_arn(partition, region, account_id, PCLUSTER_SLURM_DYNAMODB_PREFIX, cluster_name)
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -362,20 +377,122 @@ def compute_node_policy(
                 "Resource": "*",
             },
             {
+                # Compute nodes read their launch template's metadata from the queues stack, which
+                # is nested: CloudFormation names it `<cluster>-<logical id>-<suffix>`.
                 "Sid": "ClusterStack",
                 "Effect": "Allow",
                 "Action": "cloudformation:DescribeStackResource",
-                "Resource": f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{cluster_name}/*",
+                "Resource": [f"{stack}/{cluster_name}/*", f"{stack}/{cluster_name}-*/*"],
             },
             {
                 "Sid": "ClusterTable",
                 "Effect": "Allow",
                 "Action": ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem"],
-                "Resource": f"arn:{partition}:dynamodb:{region}:{account_id}:table/{PCLUSTER_DYNAMODB_PREFIX}{cluster_name}",
+                "Resource": _table_arn(partition, region, account_id, PCLUSTER_DYNAMODB_PREFIX, cluster_name),
+            },
+            {
+                # A starting node finds its Slurm name by querying the InstanceId index.
+                "Sid": "SlurmTableQuery",
+                "Effect": "Allow",
+                "Action": "dynamodb:Query",
+                "Resource": [slurm_table, f"{slurm_table}/index/*"],
             },
             *_artifact_statements(partition, region, cluster_name, version, head=False),
         ],
     }
+
+
+def lambda_functions_policy(
+    *, partition: str, region: str, account_id: str, cluster_name: str, version: str
+) -> dict[str, Any]:
+    """What ParallelCluster gives the roles of its cluster-stack Lambda functions when it creates
+    them (restricted IAM mode makes us create one role for all of them), scoped to this cluster:
+    on stack deletion they delete the cluster's artifacts and DNS records and terminate its
+    remaining instances."""
+    logs = f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/lambda/{PCLUSTER_LAMBDA_PREFIX}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DeleteClusterArtifacts",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:ListBucket",
+                    "s3:ListBucketVersions",
+                ],
+                "Resource": _cluster_artifact_arns(partition, cluster_name, version),
+            },
+            {
+                # The functions' log groups are created by the cluster stack.
+                "Sid": "FunctionLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [f"{logs}{function}-*" for function in PCLUSTER_LAMBDA_FUNCTIONS],
+            },
+            {
+                "Sid": "Ec2DescribeInstances",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeInstances",
+                # EC2 Describe* calls support no resource-level permissions.
+                "Resource": "*",
+            },
+            _terminate_cluster_instances(
+                f"arn:{partition}:ec2:{region}:{account_id}", cluster_name, sid="Ec2TerminateClusterInstances"
+            ),
+            {
+                # The zone is created by the cluster stack, so its id is unknown here.
+                "Sid": "ListClusterDnsRecords",
+                "Effect": "Allow",
+                "Action": "route53:ListResourceRecordSets",
+                "Resource": f"arn:{partition}:route53:::hostedzone/*",
+            },
+            _cluster_dns_records(
+                partition, cluster_name, ["route53:ChangeResourceRecordSets"], "DeleteClusterDnsRecords"
+            ),
+        ],
+    }
+
+
+def _table_arn(partition: str, region: str, account_id: str, prefix: str, cluster_name: str) -> str:
+    return f"arn:{partition}:dynamodb:{region}:{account_id}:table/{prefix}{cluster_name}"
+
+
+def _terminate_cluster_instances(ec2_arn: str, cluster_name: str, sid: str) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "ec2:TerminateInstances",
+        "Resource": f"{ec2_arn}:instance/*",
+        "Condition": {"StringEquals": {f"ec2:ResourceTag/{PCLUSTER_CLUSTER_NAME_TAG}": cluster_name}},
+    }
+
+
+def _cluster_dns_records(partition: str, cluster_name: str, actions: list[str], sid: str) -> dict[str, Any]:
+    """Records in the cluster's private hosted zone. The zone is created by the cluster stack, so
+    its id is unknown here: the grant is scoped by record name instead (nodes are named below the
+    zone's domain)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": actions,
+        "Resource": f"arn:{partition}:route53:::hostedzone/*",
+        "Condition": {
+            "ForAllValues:StringLike": {
+                "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+                    f"*.{cluster_name.lower()}.{PCLUSTER_DNS_DOMAIN}"
+                ]
+            }
+        },
+    }
+
+
+def _cluster_artifact_arns(partition: str, cluster_name: str, version: str) -> list[str]:
+    """ParallelCluster's per-account bucket and this cluster's artifact directory in it
+    (`parallelcluster/<version>/clusters/<cluster name, lower case>-<random suffix>`)."""
+    bucket = f"arn:{partition}:s3:::parallelcluster-*-v1-do-not-delete"
+    return [bucket, f"{bucket}/parallelcluster/{version}/clusters/{cluster_name.lower()}-*"]
 
 
 def _artifact_statements(
@@ -391,13 +508,12 @@ def _artifact_statements(
     ]
     if head:
         # The cluster's artifacts in ParallelCluster's per-account bucket.
-        bucket = f"arn:{partition}:s3:::parallelcluster-*-v1-do-not-delete"
         statements.append(
             {
                 "Sid": "ClusterArtifacts",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetBucketLocation", "s3:ListBucket"],
-                "Resource": [bucket, f"{bucket}/parallelcluster/{version}/clusters/{cluster_name}-*"],
+                "Resource": _cluster_artifact_arns(partition, cluster_name, version),
             }
         )
     return statements
@@ -423,6 +539,7 @@ class ParallelCluster(pulumi.ComponentResource):
     rendered_config: pulumi.Output[dict[str, Any]]
     head_node_role: aws.iam.Role
     compute_role: aws.iam.Role
+    lambda_functions_role: aws.iam.Role
     head_node_instance_profile: aws.iam.InstanceProfile
     compute_instance_profile: aws.iam.InstanceProfile
     database_cluster: aws.rds.Cluster | None
@@ -524,6 +641,25 @@ class ParallelCluster(pulumi.ComponentResource):
         )
         self.head_node_instance_profile = self._instance_profile("head", self.head_node_role)
         self.compute_instance_profile = self._instance_profile("compute", self.compute_role)
+        # The cluster stack's Lambda functions: in restricted IAM mode (the API's default)
+        # ParallelCluster may not create their role, so the config names this one.
+        self.lambda_functions_role = self._role(
+            "lambda", "cluster-stack Lambda functions", partition, trust=lambda_assume_role_policy()
+        )
+        self._inline(
+            "lambda",
+            self.lambda_functions_role,
+            "parallelcluster-lambda",
+            account_id.apply(
+                lambda account: lambda_functions_policy(
+                    partition=partition,
+                    region=region,
+                    account_id=account,
+                    cluster_name=cluster.name,
+                    version=version,
+                )
+            ),
+        )
 
         # --- Slurm accounting database -------------------------------------------------------
         self.database_cluster = None
@@ -576,6 +712,7 @@ class ParallelCluster(pulumi.ComponentResource):
                 placement_group_names=dict(values["placement_groups"] or {}),
                 head_node_instance_profile_arn=values["head_profile"],
                 compute_instance_profile_arn=values["compute_profile"],
+                lambda_functions_role_arn=values["lambda_role"],
                 shared_storage=[
                     ResolvedMount(m.name, m.mount_dir, m.storage_type, file_system_id, access_point_id)
                     for m, (file_system_id, access_point_id) in zip(mounts, values["mount_ids"], strict=True)
@@ -610,6 +747,7 @@ class ParallelCluster(pulumi.ComponentResource):
             nodes_sg=args.network.efa_security_group_id,
             head_profile=self.head_node_instance_profile.arn,
             compute_profile=self.compute_instance_profile.arn,
+            lambda_role=self.lambda_functions_role.arn,
             mount_ids=pulumi.Output.all(
                 *[pulumi.Output.all(m.file_system_id, m.access_point_id) for m in mounts]
             ),
@@ -637,7 +775,8 @@ class ParallelCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # Nodes read scripts, roles and the DB secret while the cluster is created.
+                # Nodes read scripts, roles and the DB secret while the cluster is created (and
+                # the stack's functions run with their role's policy).
                 depends_on=[
                     *self.bootstrap_objects.values(),
                     *self._policies,
@@ -679,12 +818,14 @@ class ParallelCluster(pulumi.ComponentResource):
     def _tag(self, name: str) -> dict[str, str]:
         return {**self._tags, "Name": name}
 
-    def _role(self, role_key: str, what: str, partition: str) -> aws.iam.Role:
+    def _role(
+        self, role_key: str, what: str, partition: str, trust: dict[str, Any] | None = None
+    ) -> aws.iam.Role:
         return aws.iam.Role(
             f"{self._name}-{role_key}-role",
             path=IAM_PATH,
             description=f"ParallelCluster {what} ({self._name})",
-            assume_role_policy=json.dumps(assume_role_policy(partition)),
+            assume_role_policy=json.dumps(trust or assume_role_policy(partition)),
             max_session_duration=3600,
             tags=self._tag(f"{self._name}-{role_key}"),
             opts=pulumi.ResourceOptions(parent=self),

@@ -20,6 +20,7 @@ from components.parallel_cluster import (
     api_template_url,
     compute_node_policy,
     head_node_policy,
+    lambda_functions_policy,
     metrics_policy,
     partition_of,
 )
@@ -152,7 +153,85 @@ def test_compute_node_policy_cannot_launch_or_pass_roles() -> None:
     assert not actions & {"ec2:RunInstances", "ec2:CreateFleet", "iam:PassRole", "ec2:TerminateInstances"}
 
 
+def test_node_roles_reach_the_slurm_table() -> None:
+    """ParallelCluster 3.16 keeps Slurm node names in `parallelcluster-slurm-<cluster>`: the head
+    node writes them, a starting compute node queries its own by the InstanceId index."""
+    where = {"partition": "aws", "region": "us-east-2", "account_id": "123456789012", "cluster_name": "hpc-x"}
+    table = "arn:aws:dynamodb:us-east-2:123456789012:table/parallelcluster-slurm-hpc-x"
+    head = head_node_policy(
+        **where,
+        version="3.16.1",
+        compute_subnet_ids=["subnet-1"],
+        compute_role_arn="arn:aws:iam::123456789012:role/parallelcluster/compute",
+        key_name=None,
+    )
+    compute = compute_node_policy(**where, version="3.16.1")
+
+    def grants(document: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (action, resource)
+            for s in statements(document)
+            for action in as_list(s["Action"])
+            for resource in as_list(s["Resource"])
+        }
+
+    assert {
+        (a, table)
+        for a in ("dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:BatchGetItem")
+    } <= grants(head)
+    assert {("dynamodb:Query", table), ("dynamodb:Query", f"{table}/index/*")} <= grants(compute)
+
+
+def test_compute_nodes_read_the_nested_queues_stack() -> None:
+    """The compute launch templates live in the queues stack, nested in the cluster stack and
+    named `<cluster>-<logical id>-<suffix>` by CloudFormation."""
+    document = compute_node_policy(
+        partition="aws", region="us-east-2", account_id="123456789012", cluster_name="hpc-x", version="3.16.1"
+    )
+    (stack,) = [s for s in statements(document) if s["Sid"] == "ClusterStack"]
+    assert stack["Resource"] == [
+        "arn:aws:cloudformation:us-east-2:123456789012:stack/hpc-x/*",
+        "arn:aws:cloudformation:us-east-2:123456789012:stack/hpc-x-*/*",
+    ]
+
+
+def test_lambda_functions_policy_is_scoped_to_the_cluster() -> None:
+    document = lambda_functions_policy(
+        partition="aws", region="us-east-2", account_id="123456789012", cluster_name="HPC-X", version="3.16.1"
+    )
+    by_sid = {s["Sid"]: s for s in statements(document)}
+    assert by_sid["Ec2TerminateClusterInstances"]["Condition"] == {
+        "StringEquals": {"ec2:ResourceTag/parallelcluster:cluster-name": "HPC-X"}
+    }
+    # ParallelCluster lower-cases the cluster name in its artifact directory and DNS domain.
+    assert by_sid["DeleteClusterArtifacts"]["Resource"][1].endswith(
+        "/parallelcluster/3.16.1/clusters/hpc-x-*"
+    )
+    assert by_sid["DeleteClusterDnsRecords"]["Condition"] == {
+        "ForAllValues:StringLike": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": ["*.hpc-x.pcluster"]
+        }
+    }
+    assert by_sid["FunctionLogs"]["Resource"] == [
+        "arn:aws:logs:us-east-2:123456789012:log-group:/aws/lambda/pcluster-CleanupResources-*",
+        "arn:aws:logs:us-east-2:123456789012:log-group:/aws/lambda/pcluster-CleanupRoute53-*",
+    ]
+
+
 # --- the plan -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_stack_functions_run_with_a_lambda_role_we_create(stack: str) -> None:
+    """Restricted IAM mode: the config names the functions' role, so the cluster stack has none."""
+    plan = planned(stack).plan
+    role = role_named(plan, "lambda")
+    assert role.inputs["path"] == IAM_PATH
+    (trust,) = statements(role.inputs["assumeRolePolicy"])
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert set(policies_of(plan, "lambda")) == {"parallelcluster-lambda"}
+    config = cluster_resource(plan).inputs["cluster_config"]
+    assert config["Iam"] == {"Roles": {"LambdaFunctionsRole": role.outputs["arn"]}}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_cluster_resource_carries_marker_and_rendered_config(stack: str) -> None:
     plan = planned(stack).plan

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ import pulumi
 import pytest
 import yaml
 from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
 
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.client import Backoff, Clock, HttpRequest, HttpResponse, TransportError
@@ -31,6 +34,7 @@ from hpc_platform.pcluster.provider import (
     validate_inputs,
 )
 from hpc_platform.pcluster.update_policy import classify_change
+from tests.support.pulumi_engine import UNKNOWN_OUTPUT, DynamicProviderHost, as_engine_delivers
 
 MARKER = "hpc-platform/dev"
 API = "https://abc123.execute-api.us-east-2.amazonaws.com/prod"
@@ -266,10 +270,20 @@ class FakeParallelClusterApi:
         return self._json(202, {"cluster": {"clusterName": name}, "changeSet": []})
 
     def _delete(self, cluster: FakeCluster | None, name: str) -> HttpResponse:
+        # ParallelCluster 3.16.1's delete_cluster never answers 409: it calls DeleteStack unless the
+        # stack is already DELETE_IN_PROGRESS (then 202 again). CloudFormation accepts a delete
+        # during CREATE_IN_PROGRESS and refuses one during an update with a ValidationError, which
+        # ParallelCluster maps to 400 BadRequestException.
         if cluster is None:
             return self._json(404, {"message": f"Cluster '{name}' does not exist."})
-        if cluster.status.endswith("IN_PROGRESS") and not cluster.status.startswith("DELETE"):
-            return self._json(409, {"message": f"cannot delete while in {cluster.status}"})
+        if cluster.status == "UPDATE_IN_PROGRESS":
+            return self._json(
+                400,
+                {
+                    "message": f"Bad Request: Cluster {name} did not delete successfully. Stack "
+                    f"{name} cannot be deleted while in status UPDATE_IN_PROGRESS"
+                },
+            )
         if not cluster.status.startswith("DELETE"):
             cluster.status = "DELETE_IN_PROGRESS"
             cluster.stack_status = "DELETE_IN_PROGRESS"
@@ -535,12 +549,26 @@ def test_fails_check_when_a_foreign_cluster_has_the_name(provider: ParallelClust
     assert "does not belong to this stack" in failures[0].reason
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["head_subnet", "whole_config", "stack_marker", "cluster_name", "list_item"],
+)
 def test_check_skips_dry_run_while_values_are_unknown(
-    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi, where: str
 ) -> None:
-    config = cluster_config()
-    config["HeadNode"]["Networking"]["SubnetId"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-    assert provider.check({}, props(cluster_config=config)).failures == []
+    config: Any = cluster_config()
+    overrides: dict[str, Any] = {}
+    if where == "head_subnet":
+        config["HeadNode"]["Networking"]["SubnetId"] = UNKNOWN_OUTPUT
+    elif where == "whole_config":
+        config = UNKNOWN_OUTPUT
+    elif where == "list_item":
+        config["Scheduling"]["SlurmQueues"][0]["Networking"]["SubnetIds"] = ["subnet-2", rpc.UNKNOWN]
+    else:
+        overrides[where] = UNKNOWN_OUTPUT
+    news = as_engine_delivers(props(cluster_config=config, **overrides))
+    for olds in ({}, as_engine_delivers(props())):
+        assert provider.check(olds, news).failures == []
     assert api.calls == []
 
 
@@ -801,14 +829,6 @@ def test_diff_says_when_an_update_needs_a_fleet_stop(provider: ParallelClusterPr
     assert "allow_fleet_stop is off" in err
 
 
-def test_diff_with_unknown_config_is_a_change(provider: ParallelClusterProvider) -> None:
-    state = created(provider)
-    config = cluster_config()
-    config["HeadNode"]["Networking"]["SubnetId"] = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-    result = provider.diff("hpc-dev", state, props(cluster_config=config))
-    assert result.changes is True and result.replaces == []
-
-
 # ---------------------------------------------------------------------------------------------
 # update
 # ---------------------------------------------------------------------------------------------
@@ -862,7 +882,7 @@ def test_update_stops_and_restarts_the_fleet_in_order(api: FakeParallelClusterAp
     put = calls.index(("PUT", "/v3/clusters/hpc-dev"))
     assert calls[put - 1] == ("GET", fleet)
     last_patch = len(calls) - 1 - calls[::-1].index(("PATCH", fleet))
-    assert calls[last_patch - 1] == ("GET", "/v3/clusters/hpc-dev")
+    assert calls[last_patch - 2 : last_patch] == [("GET", "/v3/clusters/hpc-dev"), ("GET", fleet)]
     assert (
         api.clusters["hpc-dev"].config["Scheduling"]["SlurmQueues"][0]["ComputeResources"][0]["InstanceType"]
         == "c6i.32xlarge"
@@ -1181,3 +1201,425 @@ def test_full_lifecycle_leaves_no_orphan(
     provider.delete("hpc-dev", state)
     assert api.clusters == {}
     assert api.created_total == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Unknowns as the engine delivers them (preview)
+# ---------------------------------------------------------------------------------------------
+def config_with(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    config = cluster_config()
+    target: Any = config
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return config
+
+
+_HEAD_SUBNET = ("HeadNode", "Networking", "SubnetId")
+_CR = ("Scheduling", "SlurmQueues", 0, "ComputeResources", 0)
+
+
+def test_engine_round_trip_delivers_pulumi_unknown_objects() -> None:
+    news = as_engine_delivers(props(cluster_config=config_with(_HEAD_SUBNET, UNKNOWN_OUTPUT)))
+    assert isinstance(news["cluster_config"]["HeadNode"]["Networking"]["SubnetId"], Unknown)
+    whole = as_engine_delivers(props(cluster_config=rpc.UNKNOWN))
+    assert isinstance(whole["cluster_config"], Unknown)
+
+
+@pytest.mark.parametrize(
+    ("path", "replaces", "log_fragment"),
+    [
+        # HeadNode.Networking.SubnetId: UNSUPPORTED in ParallelCluster → replacement.
+        (_HEAD_SUBNET, ["cluster_config"], "may be REPLACED"),
+        # Image.Os: UNSUPPORTED as well.
+        (("Image", "Os"), ["cluster_config"], "may be REPLACED"),
+        # A compute instance type needs a fleet stop, never a new cluster.
+        ((*_CR, "InstanceType"), [], "needs a compute-fleet stop"),
+        # MaxCount may shrink: judged as a shrink (fleet stop), not a crash in int().
+        ((*_CR, "MaxCount"), [], "needs a compute-fleet stop"),
+        # Head-node security groups are updated in place.
+        (("HeadNode", "Networking", "SecurityGroups"), [], None),
+    ],
+)
+def test_diff_with_an_unknown_reports_what_its_path_may_take(
+    provider: ParallelClusterProvider,
+    logs: Logs,
+    path: tuple[Any, ...],
+    replaces: list[str],
+    log_fragment: str | None,
+) -> None:
+    state = created(provider)
+    logs.clear()
+    news = as_engine_delivers(props(cluster_config=config_with(path, UNKNOWN_OUTPUT)))
+    result = provider.diff("hpc-dev", state, news)
+    assert result.changes is True
+    assert result.replaces == replaces
+    assert result.delete_before_replace is True
+    if log_fragment:
+        assert log_fragment in logs.text()
+        assert "known only after apply" in logs.text()
+
+
+def test_diff_with_a_wholly_unknown_config_may_replace(provider: ParallelClusterProvider, logs: Logs) -> None:
+    state = created(provider)
+    result = provider.diff("hpc-dev", state, as_engine_delivers(props(cluster_config=UNKNOWN_OUTPUT)))
+    assert result.changes is True and result.replaces == ["cluster_config"]
+    assert "may be REPLACED" in logs.text()
+
+
+def test_diff_with_an_unknown_identity_input_replaces(provider: ParallelClusterProvider) -> None:
+    state = created(provider)
+    result = provider.diff("hpc-dev", state, as_engine_delivers(props(cluster_name=UNKNOWN_OUTPUT)))
+    assert result.replaces == ["cluster_name"]
+
+
+def test_unknowns_never_reach_the_api_or_yaml(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    # The engine resolves unknowns before create/update; if one slipped through, the provider says
+    # which field, instead of sending the sentinel or crashing in the YAML dumper.
+    news = as_engine_delivers(props(cluster_config=config_with(_HEAD_SUBNET, UNKNOWN_OUTPUT)))
+    with pytest.raises(Exception, match=r"cluster_config\.HeadNode\.Networking\.SubnetId not known yet"):
+        provider.create(news)
+    state = created(provider)
+    api.calls.clear()
+    with pytest.raises(Exception, match="not known yet"):
+        provider.update("hpc-dev", state, props(cluster_config=config_with(_HEAD_SUBNET, rpc.UNKNOWN)))
+    assert api.calls == []
+
+
+def test_render_config_names_a_value_that_is_not_plain_data() -> None:
+    from hpc_platform.pcluster.client import NotPlainDataError, render_config
+
+    news = as_engine_delivers(props(cluster_config=config_with(_HEAD_SUBNET, UNKNOWN_OUTPUT)))
+    with pytest.raises(NotPlainDataError, match=r"cluster_config\.HeadNode\.Networking\.SubnetId holds"):
+        render_config(news["cluster_config"])
+
+
+@pytest.fixture(scope="module")
+def engine_host() -> Any:
+    host = DynamicProviderHost()
+    yield host
+    host.close()
+
+
+def test_engine_host_check_and_diff_with_unknowns(engine_host: DynamicProviderHost) -> None:
+    """Pulumi's own dynamic-provider host (a subprocess, driven over gRPC as the engine does)."""
+    clock = FakeClock()
+    state = created(make_provider(FakeParallelClusterApi(clock), clock))
+    provider = ParallelClusterProvider()  # what the program pickles: no settings
+    news = props(cluster_config=config_with(_HEAD_SUBNET, UNKNOWN_OUTPUT))
+    checked = engine_host.check(provider, props(), news)
+    assert list(checked.failures) == []
+    assert checked.inputs["cluster_config"]["HeadNode"]["Networking"]["SubnetId"] == rpc.UNKNOWN
+    diff = engine_host.diff(provider, "hpc-dev", state, news)
+    assert diff.changes == diff.DIFF_SOME
+    assert list(diff.replaces) == ["cluster_config"]  # the preview shows `+-` replace
+    assert diff.deleteBeforeReplace is True
+    whole = engine_host.diff(provider, "hpc-dev", state, props(cluster_config=UNKNOWN_OUTPUT))
+    assert list(whole.replaces) == ["cluster_config"]
+
+
+def test_engine_host_writes_the_fleet_stop_notice_to_the_plugin_stderr(
+    engine_host: DynamicProviderHost,
+) -> None:
+    """The dynamic host has no engine connection, so `pulumi.log` prints to the plugin's stderr;
+    the engine relays those lines to the CLI (see docs/parallelcluster-provider.md)."""
+    clock = FakeClock()
+    state = created(make_provider(FakeParallelClusterApi(clock), clock))
+    news = props(cluster_config=cluster_config(instance_type="c6i.32xlarge"))
+    diff = engine_host.diff(ParallelClusterProvider(), "hpc-dev", state, news)
+    assert diff.changes == diff.DIFF_SOME and list(diff.replaces) == []
+    for _ in range(50):
+        if "needs a compute-fleet stop" in engine_host.stderr():
+            break
+        time.sleep(0.1)
+    assert "warning: updating cluster 'hpc-dev' needs a compute-fleet stop" in engine_host.stderr()
+    assert "ComputeResources[c5n].InstanceType" in engine_host.stderr()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dry runs that answer 409
+# ---------------------------------------------------------------------------------------------
+def test_check_reports_a_busy_cluster_as_not_validated(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi, logs: Logs
+) -> None:
+    state = created(provider)
+    cluster = api.clusters["hpc-dev"]
+    cluster.status, cluster.ticks = "UPDATE_IN_PROGRESS", 10_000
+    logs.clear()
+    result = provider.check(state, props(cluster_config=cluster_config(max_count=30)))
+    assert result.failures == []  # no verdict either way: `up` validates when it applies
+    assert "was NOT validated" in logs.text()
+    assert "UPDATE_IN_PROGRESS" in logs.text()
+
+
+def test_check_does_not_take_a_409_on_create_for_a_taken_name(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi, logs: Logs
+) -> None:
+    api.fail("POST", "/v3/clusters", 409, message="Another operation is in progress")
+    assert provider.check({}, props()).failures == []
+    assert "was NOT validated" in logs.text()
+    assert api.count("GET") == 0  # not mistaken for "the name is taken" (no adoption lookup)
+
+
+def test_update_waits_out_a_busy_dry_run_before_deciding_on_a_fleet_stop(
+    api: FakeParallelClusterApi, clock: FakeClock
+) -> None:
+    provider = make_provider(api, clock)
+    state = created(provider)
+    api.fail("PUT", "/v3/clusters/hpc-dev", 409, times=1)  # the dry run meets another operation
+    api.calls.clear()
+    new = props(allow_fleet_stop=True, cluster_config=cluster_config(instance_type="c6i.32xlarge"))
+    provider.update("hpc-dev", state, new)
+    assert api.calls.count(("PUT", "/v3/clusters/hpc-dev?dryrun")) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Delete as ParallelCluster does it
+# ---------------------------------------------------------------------------------------------
+def test_delete_during_a_create_is_accepted_and_waits_for_the_404(
+    api: FakeParallelClusterApi, clock: FakeClock
+) -> None:
+    provider = make_provider(api, clock)
+    api.create_ticks = 10_000
+    with pytest.raises(Exception, match="create_timeout_minutes=5"):
+        provider.create(props(create_timeout_minutes=5))
+    provider.delete("hpc-dev", props())  # `pulumi destroy` of a cluster still being created
+    assert api.clusters == {}
+    assert api.count("DELETE") == 1
+
+
+def test_delete_during_an_update_waits_and_retries(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    state = created(provider)
+    cluster = api.clusters["hpc-dev"]
+    cluster.status, cluster.ticks = "UPDATE_IN_PROGRESS", 3
+    provider.delete("hpc-dev", state)
+    assert api.clusters == {}
+    assert api.count("DELETE") == 2  # 400 "cannot be deleted while in status UPDATE_IN_PROGRESS", then 202
+
+
+# ---------------------------------------------------------------------------------------------
+# Adoption: every state a cluster left by an earlier run can be in
+# ---------------------------------------------------------------------------------------------
+def leave_cluster(
+    api: FakeParallelClusterApi, status: str, stack_status: str | None = None, **kw: Any
+) -> None:
+    """A cluster of this stack, left by an earlier run, in `status`."""
+    config = kw.pop("config", cluster_config())
+    api.clusters["hpc-dev"] = FakeCluster(
+        "hpc-dev",
+        config,
+        [{"key": STACK_MARKER_TAG, "value": MARKER}],
+        status=status,
+        stack_status=stack_status or status,
+        **kw,
+    )
+    api.created_total = 1
+
+
+@pytest.mark.parametrize(
+    ("status", "stack_status", "final_status"),
+    [
+        ("CREATE_IN_PROGRESS", None, "UPDATE_COMPLETE"),  # waits, then converges
+        ("CREATE_COMPLETE", None, "UPDATE_COMPLETE"),
+        ("UPDATE_IN_PROGRESS", None, "UPDATE_COMPLETE"),  # waits for that update, then converges
+        ("UPDATE_COMPLETE", None, "UPDATE_COMPLETE"),
+        # Rolled back to its previous config: a working cluster, brought to the stack's config.
+        ("UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE"),
+    ],
+)
+def test_adopting_a_usable_cluster_converges_through_the_update_path(
+    provider: ParallelClusterProvider,
+    api: FakeParallelClusterApi,
+    status: str,
+    stack_status: str | None,
+    final_status: str,
+) -> None:
+    leave_cluster(api, status, stack_status, ticks=2, outcome="COMPLETE")
+    desired = cluster_config(max_count=20)
+    outs = provider.create(props(cluster_config=desired)).outs
+    assert outs is not None
+    assert outs["cluster_status"] == final_status
+    assert outs["cluster_config"] == desired
+    assert api.clusters["hpc-dev"].config == desired
+    assert api.created_total == 1
+    assert api.writes() == [("POST", "/v3/clusters"), ("PUT", "/v3/clusters/hpc-dev")]
+
+
+def test_adopting_an_update_failed_cluster_that_already_matches_sends_nothing(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    leave_cluster(api, "UPDATE_FAILED", "UPDATE_ROLLBACK_COMPLETE")
+    outs = provider.create(props()).outs
+    assert outs is not None and outs["cluster_status"] == "UPDATE_FAILED"
+    assert api.writes() == [("POST", "/v3/clusters")]
+
+
+def test_fails_adopting_a_failed_create_with_delete_advice(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    leave_cluster(api, "CREATE_FAILED", "ROLLBACK_COMPLETE")
+    with pytest.raises(Exception, match="create failed") as err:
+        provider.create(props())
+    assert "pcluster delete-cluster -n hpc-dev" in str(err.value)
+    assert api.writes() == [("POST", "/v3/clusters")]
+
+
+def test_fails_adopting_a_stuck_rollback_without_advising_deletion(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    leave_cluster(api, "UPDATE_FAILED", "UPDATE_ROLLBACK_FAILED")
+    with pytest.raises(Exception, match="continue-update-rollback") as err:
+        provider.create(props())
+    assert "do not delete it" in str(err.value)
+    assert "delete-cluster" not in str(err.value)
+    assert api.writes() == [("POST", "/v3/clusters")]
+
+
+def test_adopting_a_deleting_cluster_waits_for_the_delete_then_creates(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    leave_cluster(api, "DELETE_IN_PROGRESS", ticks=3)
+    outs = provider.create(props()).outs
+    assert outs is not None and outs["cluster_status"] == "CREATE_COMPLETE"
+    assert api.created_total == 2  # the old one finished deleting; one new cluster
+    assert api.writes() == [("POST", "/v3/clusters"), ("POST", "/v3/clusters")]
+
+
+def test_fails_adopting_a_cluster_whose_delete_failed(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    leave_cluster(api, "DELETE_FAILED")
+    with pytest.raises(Exception, match="delete failed") as err:
+        provider.create(props())
+    assert "run `pulumi up` again to create it anew" in str(err.value)
+
+
+def test_check_reports_a_failed_create_it_would_meet(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    leave_cluster(api, "CREATE_FAILED", "ROLLBACK_COMPLETE")
+    failures = provider.check({}, props()).failures
+    assert [f.property for f in failures] == ["cluster_config"]
+    assert "pcluster delete-cluster -n hpc-dev" in failures[0].reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Fleet bookkeeping: only the provider's own stop is undone
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("allow_fleet_stop", [True, False])
+@pytest.mark.parametrize("operator_status", ["STOP_REQUESTED", "STOPPING"])
+def test_update_leaves_an_operators_stop_alone(
+    provider: ParallelClusterProvider,
+    api: FakeParallelClusterApi,
+    operator_status: str,
+    allow_fleet_stop: bool,
+) -> None:
+    state = created(provider)
+    cluster = api.clusters["hpc-dev"]
+    cluster.fleet, cluster.fleet_ticks = operator_status, 2  # an operator asked for the stop
+    api.calls.clear()
+    new = props(
+        allow_fleet_stop=allow_fleet_stop, cluster_config=cluster_config(instance_type="c6i.32xlarge")
+    )
+    provider.update("hpc-dev", state, new)
+    assert api.writes() == [("PUT", "/v3/clusters/hpc-dev")]  # no STOP, and above all no START
+    assert cluster.fleet == "STOPPED"
+
+
+def _refuse_start(api: FakeParallelClusterApi, times: int) -> None:
+    original = api._fleet
+    left = {"n": times}
+
+    def fleet(cluster: FakeCluster, method: str, body: dict[str, Any]) -> HttpResponse:
+        if method == "PATCH" and body.get("status") == "START_REQUESTED" and left["n"] > 0:
+            left["n"] -= 1
+            return api._json(400, {"message": "injected: cannot start the fleet"})
+        return original(cluster, method, body)
+
+    api._fleet = fleet  # type: ignore[method-assign]
+
+
+def test_a_failed_start_is_recorded_and_the_next_run_starts_the_fleet(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi, logs: Logs
+) -> None:
+    state = created(provider)
+    assert state["fleet_restart_pending"] is False
+    _refuse_start(api, times=1)
+    new = props(allow_fleet_stop=True, cluster_config=cluster_config(instance_type="c6i.32xlarge"))
+    outs = provider.update("hpc-dev", state, new).outs
+    assert outs is not None and outs["fleet_restart_pending"] is True
+    assert outs["cluster_config"] == new["cluster_config"]  # the update itself succeeded
+    assert "could not restart the compute fleet" in logs.text()
+    assert api.clusters["hpc-dev"].fleet == "STOPPED"
+    # The next preview plans an update, and the next `up` starts the fleet.
+    assert provider.diff("hpc-dev", outs, new).changes is True
+    api.calls.clear()
+    again = provider.update("hpc-dev", outs, new).outs
+    assert again is not None and again["fleet_restart_pending"] is False
+    assert api.writes() == [("PATCH", "/v3/clusters/hpc-dev/computefleet")]
+    assert api.clusters["hpc-dev"].fleet == "START_REQUESTED"
+    assert provider.diff("hpc-dev", again, new).changes is False
+
+
+def test_a_refresh_keeps_the_pending_restart(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    state = {**created(provider), "fleet_restart_pending": True}
+    outs = provider.read("hpc-dev", state).outs
+    assert outs is not None and outs["fleet_restart_pending"] is True
+
+
+def test_fails_loudly_when_the_pending_restart_fails_again(
+    provider: ParallelClusterProvider, api: FakeParallelClusterApi
+) -> None:
+    state = {**created(provider), "fleet_restart_pending": True}
+    api.clusters["hpc-dev"].fleet = "STOPPED"
+    _refuse_start(api, times=1)
+    with pytest.raises(Exception, match="could not restart the compute fleet") as err:
+        provider.update("hpc-dev", state, props())
+    assert "START_REQUESTED" in str(err.value)
+
+
+def test_fails_update_and_start_together_with_the_start_instruction(
+    api: FakeParallelClusterApi, clock: FakeClock
+) -> None:
+    provider = make_provider(api, clock)
+    state = created(provider)
+    api.update_outcome = "FAILED"
+    _refuse_start(api, times=1)
+    new = props(allow_fleet_stop=True, cluster_config=cluster_config(instance_type="c6i.32xlarge"))
+    with pytest.raises(Exception, match="update failed") as err:
+        provider.update("hpc-dev", state, new)
+    assert "pcluster update-compute-fleet -n hpc-dev --status START_REQUESTED" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Credentials: resolved once per operation
+# ---------------------------------------------------------------------------------------------
+def test_credentials_are_resolved_once_per_operation_and_frozen_per_request(
+    api: FakeParallelClusterApi, clock: FakeClock
+) -> None:
+    resolved: list[int] = []
+    frozen: list[int] = []
+
+    class Refreshable(FakeCredentials):
+        def get_frozen_credentials(self) -> FakeCredentials:
+            frozen.append(1)  # botocore's refreshable credentials renew here when near expiry
+            return FakeCredentials()
+
+    def resolver() -> Refreshable:
+        resolved.append(1)
+        return Refreshable()
+
+    provider = make_provider(api, clock, credentials=resolver)
+    api.create_ticks = 10
+    created(provider)
+    requests = len(api.requests)
+    assert requests > 5  # a create with several polls
+    assert len(resolved) == 1
+    assert len(frozen) == requests
+    assert vars(provider) == {"_settings": provider._settings}  # nothing cached on the provider

@@ -47,6 +47,7 @@ def fake_id(prefix: str, seed: str) -> str:
     return f"{prefix}-{hashlib.sha256(seed.encode()).hexdigest()[:17]}"
 
 
+LAMBDA_ROLE_ARN = "arn:aws:iam::123456789012:role/parallelcluster/lambda"
 HEAD_SUBNET = fake_id("subnet", "head")
 HEAD_SG = fake_id("sg", "head")
 NODES_SG = fake_id("sg", "nodes")
@@ -66,6 +67,7 @@ def fake_refs(
         placement_group_names={q.name: f"hpc-pg-{q.name}" for q in config.cluster.queues if q.enable_efa},
         head_node_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/parallelcluster/head",
         compute_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/parallelcluster/compute",
+        lambda_functions_role_arn=LAMBDA_ROLE_ARN,
         shared_storage=[
             ResolvedMount("scratch", "/scratch", "FsxLustre", SCRATCH_ID),
             ResolvedMount("persistent", "/fsx", "FsxLustre", PERSISTENT_ID),
@@ -164,6 +166,14 @@ def test_nodes_join_our_security_groups_and_instance_profiles(stack: str) -> Non
     for queue in out["Scheduling"]["SlurmQueues"]:
         assert queue["Networking"]["AdditionalSecurityGroups"] == [NODES_SG]
         assert queue["Iam"]["InstanceProfile"].endswith("/parallelcluster/compute")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cluster_stack_functions_run_with_our_role(stack: str) -> None:
+    """Restricted IAM mode (the API's default) lets ParallelCluster create no role: without
+    `Iam.Roles.LambdaFunctionsRole` its cluster stack would hold `AWS::IAM::Role` resources."""
+    _, out = rendered(stack)
+    assert out["Iam"] == {"Roles": {"LambdaFunctionsRole": LAMBDA_ROLE_ARN}}
 
 
 @pytest.mark.parametrize("stack", STACKS)

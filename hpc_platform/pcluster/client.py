@@ -5,7 +5,9 @@ Design points:
   returning an `HttpResponse`); the default one uses only the standard library. Tests inject an
   in-process fake.
 - Credentials are resolved from the standard AWS chain (environment, profile, SSO, instance role…)
-  on every request through botocore and are never stored on the client, in state or in messages.
+  through botocore once per client (one client serves one provider operation) and frozen per
+  request, so botocore's refreshable credentials renew themselves only when they near expiry. They
+  live only on the client object, never in state, in the pickled provider or in messages.
 - Throttling (429), server errors (5xx) and transport failures (timeouts, refused connections) are
   retried with jittered exponential backoff, a bounded number of times. Every other answer becomes
   an `ApiError` subclass that carries the API's message and validation details.
@@ -298,6 +300,9 @@ class ParallelClusterClient:
         self.signing_region = api_region_of(api_url, region)
         self._transport: Transport = transport or urllib_transport
         self._credentials: CredentialsResolver = credentials or default_credentials
+        # Resolved on the first request and kept: long polls must not walk the credential chain
+        # (or call STS/SSO) on every request.
+        self._resolved_credentials: Any = None
         self.backoff = backoff or Backoff()
         self.clock = clock or Clock()
         self.request_timeout_seconds = request_timeout_seconds
@@ -420,9 +425,15 @@ class ParallelClusterClient:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        credentials = self._credentials()
-        if credentials is None:
-            raise NoCredentialsError()
+        if self._resolved_credentials is None:
+            self._resolved_credentials = self._credentials()
+            if self._resolved_credentials is None:
+                raise NoCredentialsError()
+        resolved = self._resolved_credentials
+        # A refreshable credentials object renews itself here when it is about to expire.
+        credentials = (
+            resolved.get_frozen_credentials() if hasattr(resolved, "get_frozen_credentials") else resolved
+        )
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
@@ -442,16 +453,26 @@ def render_config(config: Mapping[str, Any]) -> str:
     return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)
 
 
-def _plain(value: Any) -> Any:
+class NotPlainDataError(ParallelClusterError, ValueError):
+    """The configuration holds something YAML cannot carry (e.g. a value not known yet)."""
+
+
+def _plain(value: Any, path: str = "") -> Any:
     """Plain YAML-able values. Numbers cross Pulumi's property protocol as floats; whole ones go
     back to ints (ParallelCluster wants `MaxCount: 4`, and Slurm settings are text)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    # Named instead of yaml's RepresenterError, which names neither the field nor the cause.
+    raise NotPlainDataError(
+        f"cluster_config.{path or '<root>'} holds {value!r} ({type(value).__name__}), not plain data "
+        "(a value Pulumi does not know yet?); it cannot be sent to ParallelCluster"
+    )
 
 
 def _quote(name: str) -> str:

@@ -10,7 +10,11 @@ Safety rules, each covered by a test:
   adopts it only when its `hpc-platform:stack` tag carries this stack's marker, and a timeout
   while waiting never re-creates — the error says the cluster exists and that re-running adopts it;
 - never an unannounced fleet stop: an update that needs the compute fleet stopped fails before
-  touching anything unless `allow_fleet_stop` is set (or the fleet is already stopped);
+  touching anything unless `allow_fleet_stop` is set (or the fleet is already stopped or
+  stopping); the provider starts again only a fleet it stopped itself (`fleet_restart_pending`
+  carries that fact to the next run when the start fails);
+- never a hidden replacement: a value unknown during preview is judged by its path's update
+  policy, so a possible replacement shows as one;
 - every failure message says what to do next.
 """
 
@@ -26,6 +30,8 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 import yaml
+from pulumi.output import Unknown as _PulumiUnknown
+from pulumi.runtime.rpc import UNKNOWN as _UNKNOWN
 
 from hpc_platform.config.models import (
     PCLUSTER_CLUSTER_NAME_MAX,
@@ -52,7 +58,7 @@ from hpc_platform.pcluster.client import (
     format_validation_message,
     urllib_transport,
 )
-from hpc_platform.pcluster.update_policy import ChangeClass, classify_change
+from hpc_platform.pcluster.update_policy import NOT_KNOWN_YET, ChangeClass, classify_change
 
 OUTPUT_KEYS: tuple[str, ...] = (
     "cluster_status",
@@ -61,8 +67,12 @@ OUTPUT_KEYS: tuple[str, ...] = (
     "head_node_instance_id",
     "version",
     "cluster_config",
+    "fleet_restart_pending",
 )
-"""Properties the provider reports (`cluster_config` is also an input: the applied config)."""
+"""Properties the provider reports (`cluster_config` is also an input: the applied config).
+`fleet_restart_pending` is true when the provider stopped the compute fleet for an update and
+could not start it again: the next `pulumi up` starts it (the state is the only place that can
+say the stop was the provider's and not an operator's)."""
 
 INPUT_KEYS: tuple[str, ...] = (
     "cluster_name",
@@ -92,11 +102,19 @@ _DEFAULT_MINUTES = {
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-# Pulumi's marker for a value not known during preview (pulumi.runtime.rpc.UNKNOWN).
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
 _FLEET_STOPPED = "STOPPED"
 _FLEET_STOPPING = frozenset({"STOP_REQUESTED", "STOPPING"})
+_FLEET_STARTING_OR_RUNNING = frozenset({"START_REQUESTED", "STARTING", "RUNNING", "PROTECTED"})
+
+# Inputs the dry run sends or compares; it runs only when all of them are known.
+_DRYRUN_KEYS = (
+    "cluster_name",
+    "region",
+    "api_url",
+    "cluster_config",
+    "stack_marker",
+    "parallelcluster_version",
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +150,9 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         failures = [pulumi.dynamic.CheckFailure(p, r) for p, r in validate_inputs(news)]
         if failures or not news.get("dryrun_on_preview", True):
             return pulumi.dynamic.CheckResult(news, failures)
-        if _has_unknowns({k: news.get(k) for k in ("cluster_name", "region", "api_url", "cluster_config")}):
+        if _has_unknowns({k: news.get(k) for k in _DRYRUN_KEYS}):
+            # Values known only once other resources exist: `pulumi up` validates them (its own
+            # check runs with the known values before the create/update).
             return pulumi.dynamic.CheckResult(news, failures)
         # The provider process cannot tell a preview from an update (is_dry_run() is only known to
         # the program), so the dry run runs whenever the config changes: in `preview` it validates
@@ -164,8 +184,14 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         except (BadRequestError, ConflictError) as err:
             if not update and is_name_taken(err):
                 return self._dryrun_on_existing(client, props)
-            if not isinstance(err, BadRequestError):
-                pulumi.log.warn(f"the ParallelCluster dry run for {name!r} was refused: {err.message}")
+            if isinstance(err, ConflictError):
+                # 409: another operation on the cluster is in progress. Nothing was validated, so
+                # this is neither a pass nor a failure; `pulumi up` validates again when it applies.
+                pulumi.log.warn(
+                    f"cluster {name!r}: the configuration was NOT validated: ParallelCluster answered 409 "
+                    f"({err.message or 'another operation is in progress'}); `pulumi up` waits for the "
+                    "operation to finish and ParallelCluster validates the configuration when it is applied"
+                )
                 return []
             if err.is_no_changes:
                 return []
@@ -213,21 +239,43 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
             self._ensure_owned(info, props)
         except ParallelClusterError as err:
             return [str(err)]
-        pulumi.log.info(f"cluster {name!r} exists with this stack's marker; `pulumi up` will adopt it")
+        blocker = _adoption_blocker(name, info)
+        if blocker:
+            return [blocker]
+        if str(info.get("clusterStatus")) == "DELETE_IN_PROGRESS":
+            pulumi.log.warn(
+                f"cluster {name!r} (this stack's) is being deleted; `pulumi up` waits for the delete to "
+                "finish and then creates it anew"
+            )
+            return []
+        pulumi.log.info(
+            f"cluster {name!r} exists with this stack's marker ({info.get('clusterStatus')}); "
+            "`pulumi up` will adopt it"
+        )
         return []
 
     # -- diff ---------------------------------------------------------------------------------
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        # An unknown input (preview) is unequal to anything: an unknown identity input replaces.
         changed = [k for k in INPUT_KEYS if k != "cluster_config" and olds.get(k) != news.get(k)]
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         new_config = news.get("cluster_config")
         old_config = olds.get("cluster_config")
-        name = news.get("cluster_name") or olds.get("cluster_name")
-        if _has_unknowns(new_config):
-            # Values known only after other resources are created; the engine diffs again then.
+        raw_name = news.get("cluster_name")
+        name = str(olds.get("cluster_name") if _has_unknowns(raw_name) or not raw_name else raw_name)
+        if is_unknown(new_config):
+            # The whole config is computed from resources that do not exist yet: any path may
+            # change, including those that force a new cluster. Say "replace" now rather than show
+            # an update in preview and replace in `up` (which diffs again with the known values).
             changed.append("cluster_config")
+            replaces.append("cluster_config")
+            pulumi.log.warn(
+                f"cluster {name!r} may be REPLACED (deleted, then created anew): its whole configuration is "
+                "known only after apply (it is computed from resources this update creates or replaces); "
+                "`pulumi up` decides with the known values and updates in place if it can"
+            )
         elif isinstance(new_config, dict):
-            eff_new = effective_config(news)
+            eff_new = with_placeholders(effective_config(news))
             if old_config != eff_new:
                 changed.append("cluster_config")
                 change = classify_change(
@@ -238,7 +286,13 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                 )
                 if change.replace:
                     replaces.append("cluster_config")
-                _log_plan(str(name), change, bool(news.get("allow_fleet_stop")), replacing=bool(replaces))
+                _log_plan(name, change, bool(news.get("allow_fleet_stop")), replacing=bool(replaces))
+        if olds.get("fleet_restart_pending"):
+            changed.append("fleet_restart_pending")
+            pulumi.log.warn(
+                f"the compute fleet of {name!r} was stopped by an earlier update and could not be started "
+                "again; `pulumi up` starts it"
+            )
         stables = [k for k in REPLACE_ON if k not in replaces]
         return pulumi.dynamic.DiffResult(
             changes=bool(changed),
@@ -252,40 +306,59 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         name = str(props["cluster_name"])
         config = effective_config(props)
+        _require_known(config)
         client = self._client(props)
         deadline = self._deadline(
             props.get("create_timeout_minutes"), _DEFAULT_MINUTES["create_timeout_minutes"]
         )
         adopted = False
-        try:
-            accepted = client.create_cluster(name, config)
+        # A second POST only after this stack's own cluster finished deleting.
+        for attempt in range(2):
+            try:
+                accepted = client.create_cluster(name, config)
+            except (ConflictError, BadRequestError) as err:
+                if isinstance(err, BadRequestError) and not is_name_taken(err):
+                    raise ParallelClusterError(
+                        f"ParallelCluster refused to create cluster {name!r}: {_details(err)}\n"
+                        "Fix the stack configuration and run `pulumi up` again."
+                    ) from None
+                info = self._describe_or_none(client, name)
+                if info is None:
+                    if attempt == 0:
+                        continue  # it finished deleting between the two calls: create it now
+                    raise ParallelClusterError(
+                        f"cluster {name!r} was reported as existing but cannot be found now (it may be "
+                        "finishing a delete); wait a few minutes and run `pulumi up` again"
+                    ) from None
+                self._ensure_owned(info, props)
+                status = str(info.get("clusterStatus"))
+                if status == "DELETE_IN_PROGRESS" and attempt == 0:
+                    pulumi.log.warn(
+                        f"cluster {name!r} (this stack's) is being deleted; waiting for the delete to finish "
+                        "before creating it anew"
+                    )
+                    self._wait_until_gone(client, name, deadline, "create", props)
+                    continue
+                blocker = _adoption_blocker(name, info)
+                if blocker:
+                    raise ParallelClusterError(blocker) from None
+                adopted = True
+                pulumi.log.info(
+                    f"cluster {name!r} already exists ({status}) and carries this stack's marker "
+                    f"({_tag(info, STACK_MARKER_TAG)}); adopting it instead of creating a second one"
+                )
+                break
             for message in accepted.get("validationMessages") or []:
                 pulumi.log.info(
                     f"ParallelCluster validation of {name!r}: {format_validation_message(message)}"
                 )
             pulumi.log.info(f"creating ParallelCluster cluster {name!r} in {props['region']}")
-        except (ConflictError, BadRequestError) as err:
-            if isinstance(err, BadRequestError) and not is_name_taken(err):
-                raise ParallelClusterError(
-                    f"ParallelCluster refused to create cluster {name!r}: {_details(err)}\n"
-                    "Fix the stack configuration and run `pulumi up` again."
-                ) from None
-            info = self._describe_or_none(client, name)
-            if info is None:
-                raise ParallelClusterError(
-                    f"cluster {name!r} was reported as existing but cannot be found now (it may be "
-                    "finishing a delete); wait a few minutes and run `pulumi up` again"
-                ) from None
-            self._ensure_owned(info, props)
-            adopted = True
-            pulumi.log.info(
-                f"cluster {name!r} already exists and carries this stack's marker "
-                f"({_tag(info, STACK_MARKER_TAG)}); adopting it instead of creating a second one"
-            )
+            break
         info = self._wait_for_create(client, name, deadline, props, adopted=adopted)
         if adopted:
             # Bring the adopted cluster to the stack's config through the normal update path
             # (update-policy table, fleet-stop rules), starting from the config it really has.
+            # After UPDATE_FAILED that is the configuration ParallelCluster rolled back to.
             live = self._fetch_config(info)
             if live is None:
                 info = self._converge_adopted(client, name, config, props)
@@ -307,11 +380,6 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                 f"{STACK_MARKER_TAG}={marker!r} to its configuration's Tags (`pcluster update-cluster`) "
                 "and run `pulumi up` again: the create then adopts it."
             )
-        if str(info.get("clusterStatus", "")).startswith("DELETE"):
-            raise ParallelClusterError(
-                f"cluster {name!r} (owned by this stack) is being deleted ({info.get('clusterStatus')}); "
-                "wait for the delete to finish and run `pulumi up` again"
-            )
 
     def _wait_for_create(
         self,
@@ -322,6 +390,9 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         *,
         adopted: bool,
     ) -> dict[str, Any]:
+        """Wait until the cluster is usable. CREATE/UPDATE_COMPLETE and UPDATE_FAILED (rolled back to a
+        working configuration) return; CREATE_IN_PROGRESS/UPDATE_IN_PROGRESS wait; a failed create,
+        a stuck rollback or a delete fail with the advice that fits."""
         settings = self._settings_or_default()
         seen = adopted
         misses = 0
@@ -347,12 +418,13 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                 ) from None
             if info:
                 seen = True
-                status = info.get("clusterStatus")
-                if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+                status = str(info.get("clusterStatus"))
+                blocker = _adoption_blocker(name, info)
+                if blocker:
+                    raise ParallelClusterError(blocker)
+                if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_FAILED"):
                     return info
-                if status in ("CREATE_FAILED", "UPDATE_FAILED", "DELETE_FAILED"):
-                    raise ParallelClusterError(_failure_message(name, info, "create"))
-                if str(status).startswith("DELETE"):
+                if status.startswith("DELETE"):
                     raise ParallelClusterError(
                         f"cluster {name!r} is being deleted ({status}) while it should be created; wait for "
                         "the delete to finish and run `pulumi up` again"
@@ -366,6 +438,39 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                     "not delete it. Run `pulumi up` again later (or raise "
                     "hpc:cluster.api.create_timeout_minutes): the create adopts the existing cluster, "
                     "which carries this stack's marker, instead of creating a second one."
+                )
+            settings.clock.sleep(delay)
+            attempt += 1
+
+    def _wait_until_gone(
+        self,
+        client: ParallelClusterClient,
+        name: str,
+        deadline: float,
+        operation: str,
+        props: Mapping[str, Any],
+    ) -> None:
+        """Poll until describe answers 404; DELETE_FAILED and the deadline fail with advice."""
+        settings = self._settings_or_default()
+        attempt = 0
+        while True:
+            try:
+                info = client.describe_cluster(name)
+            except NotFoundError:
+                return
+            if info.get("clusterStatus") == "DELETE_FAILED":
+                raise ParallelClusterError(
+                    _failure_message(name, info, "delete")
+                    + "\nRemove what blocks the delete (see the CloudFormation stack events) and run again."
+                )
+            delay = settings.poll_backoff.delay(attempt, settings.clock.rand)
+            if settings.clock.now() + delay > deadline:
+                key = f"{operation}_timeout_minutes"
+                minutes = props.get(key) or _DEFAULT_MINUTES[key]
+                raise ParallelClusterError(
+                    f"cluster {name!r} is still being deleted after {key}={minutes} (status "
+                    f"{info.get('clusterStatus')}); run `pulumi destroy`/`pulumi up` again later — deleting "
+                    "is safe to repeat"
                 )
             settings.clock.sleep(delay)
             attempt += 1
@@ -397,91 +502,156 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         raw_old = olds.get("cluster_config")
         old_config: dict[str, Any] = raw_old if isinstance(raw_old, dict) else {}
         new_config = effective_config(news)
+        _require_known(new_config)
         client = self._client(news)
+        # The fleet is stopped because of this provider only when it sent STOP_REQUESTED itself:
+        # in this run, or in an earlier one that could not start it again (recorded in the state).
+        pending = bool(olds.get("fleet_restart_pending"))
+        ours = pending
         if old_config == new_config:
             # Only provider settings (timeouts, flags, API URL) changed: nothing to do in AWS.
             try:
                 info = client.describe_cluster(name)
             except ParallelClusterError:
                 info = {}
-            return pulumi.dynamic.UpdateResult(outputs_of(news, info or _status_of(olds), new_config))
+            return self._finish(
+                client, name, news, info or _status_of(olds), new_config, ours=ours, already_pending=pending
+            )
 
         change = classify_change(old_config, new_config)
         deadline = self._deadline(
             news.get("update_timeout_minutes"), _DEFAULT_MINUTES["update_timeout_minutes"]
         )
-        settings = self._settings_or_default()
         self._wait_until_settled(client, name, deadline, "update")
 
-        stopped_by_us = False
         needs_stop = bool(change.needs_fleet_stop)
         fleet = str(client.describe_compute_fleet(name).get("status", "")) if needs_stop else ""
         if needs_stop and fleet != _FLEET_STOPPED:
             # Ask ParallelCluster before stopping anything: the live cluster may already have
             # this config (an interrupted earlier run), or its own policy may not need the stop.
-            verdict = self._update_dryrun(client, name, new_config)
+            verdict = self._update_dryrun(client, name, new_config, deadline)
             if verdict == "no_changes":
                 pulumi.log.info(f"cluster {name!r} already has this configuration (no changes found)")
-                return pulumi.dynamic.UpdateResult(
-                    outputs_of(news, client.describe_cluster(name), new_config)
+                return self._finish(
+                    client,
+                    name,
+                    news,
+                    client.describe_cluster(name),
+                    new_config,
+                    ours=ours,
+                    already_pending=pending,
                 )
             needs_stop = verdict == "needs_stop"
         if needs_stop:
             if fleet == _FLEET_STOPPED:
-                pulumi.log.info(f"compute fleet of {name!r} is already stopped; it is left stopped")
+                pulumi.log.info(
+                    f"compute fleet of {name!r} is already stopped; "
+                    + (
+                        "it was stopped by an earlier update and is started after this one"
+                        if ours
+                        else "it is left stopped"
+                    )
+                )
+            elif fleet in _FLEET_STOPPING:
+                # Someone (an operator, or an earlier run of ours) already asked for the stop:
+                # wait for it; the fleet is started afterwards only if the stop was ours.
+                pulumi.log.info(f"compute fleet of {name!r} is already stopping ({fleet}); waiting for it")
+                self._wait_for_fleet(client, name, self._fleet_deadline(deadline))
             elif not news.get("allow_fleet_stop"):
                 raise ParallelClusterError(fleet_stop_refusal(name, change, new_config))
             else:
                 pulumi.log.warn(
                     f"stopping the compute fleet of {name!r} for: {', '.join(change.needs_fleet_stop)}"
                 )
-                if fleet not in _FLEET_STOPPING:
-                    client.update_compute_fleet(name, "STOP_REQUESTED")
-                stopped_by_us = True
-                fleet_deadline = min(deadline, settings.clock.now() + settings.fleet_timeout_minutes * 60)
-                self._wait_for_fleet(client, name, fleet_deadline)
+                client.update_compute_fleet(name, "STOP_REQUESTED")
+                ours = True
+                self._wait_for_fleet(client, name, self._fleet_deadline(deadline))
 
         try:
             applied = self._put_update(client, name, new_config, deadline)
             info = self._wait_for_update(client, name, deadline, news) if applied else {}
         except _UpdateStillRunning:
-            if stopped_by_us:
+            if ours:
                 pulumi.log.warn(
                     f"the compute fleet of {name!r} stays stopped until the update finishes; start it with "
                     f"`pcluster update-compute-fleet -n {name} --status START_REQUESTED`"
                 )
             raise
-        except Exception:
-            if stopped_by_us:
-                self._restart_fleet(client, name, after_failure=True)
+        except ParallelClusterError as err:
+            if ours:
+                problem = self._start_fleet(client, name)
+                if problem:
+                    raise ParallelClusterError(f"{err}\n{problem}") from None
             raise
-        if stopped_by_us:
-            self._restart_fleet(client, name, after_failure=False)
         if not info:
             info = client.describe_cluster(name)
-        return pulumi.dynamic.UpdateResult(outputs_of(news, info, new_config))
+        return self._finish(client, name, news, info, new_config, ours=ours, already_pending=pending)
 
-    def _update_dryrun(self, client: ParallelClusterClient, name: str, config: dict[str, Any]) -> str:
+    def _fleet_deadline(self, deadline: float) -> float:
+        settings = self._settings_or_default()
+        return min(deadline, settings.clock.now() + settings.fleet_timeout_minutes * 60)
+
+    def _finish(
+        self,
+        client: ParallelClusterClient,
+        name: str,
+        news: Mapping[str, Any],
+        info: Mapping[str, Any],
+        config: dict[str, Any],
+        *,
+        ours: bool,
+        already_pending: bool = False,
+    ) -> pulumi.dynamic.UpdateResult:
+        """Outputs of a successful update; starts the fleet the provider stopped. When that start
+        fails, the update still succeeded: the outputs say `fleet_restart_pending` so the next run
+        starts the fleet (an operator's stop looks the same in AWS, only the state can tell). When
+        the state already said so, the run fails: the state keeps the flag for the next one."""
+        pending = False
+        if ours:
+            problem = self._start_fleet(client, name)
+            if problem and already_pending:
+                raise ParallelClusterError(
+                    f"{problem}. The provider stopped it for an earlier update; the next `pulumi up` tries "
+                    "again."
+                )
+            if problem:
+                pulumi.log.error(f"{problem}; the next `pulumi up` tries again")
+                pending = True
+        return pulumi.dynamic.UpdateResult(outputs_of(news, info, config, fleet_restart_pending=pending))
+
+    def _update_dryrun(
+        self, client: ParallelClusterClient, name: str, config: dict[str, Any], deadline: float
+    ) -> str:
         """`no_changes`, `needs_stop` or `ok` (accepted while the fleet runs), by a dry-run update.
         Configuration errors fail here, before anything is touched."""
-        try:
-            client.update_cluster(name, config, dryrun=True)
-        except DryrunSucceeded:
+        settings = self._settings_or_default()
+        for attempt in range(settings.conflict_retries + 1):
+            try:
+                client.update_cluster(name, config, dryrun=True)
+            except DryrunSucceeded:
+                return "ok"
+            except BadRequestError as err:
+                if err.is_no_changes:
+                    return "no_changes"
+                if err.payload.get("updateValidationErrors") and not err.payload.get(
+                    "configurationValidationErrors"
+                ):
+                    return "needs_stop"
+                raise ParallelClusterError(
+                    f"ParallelCluster refused to update cluster {name!r}: {_details(err)}\n"
+                    "Fix the stack configuration and run `pulumi up` again; nothing was changed."
+                ) from None
+            except ConflictError:
+                # Another operation started meanwhile: its verdict would be no verdict. Wait it out.
+                if attempt >= settings.conflict_retries:
+                    break
+                self._wait_until_settled(client, name, deadline, "update", poll_first=True)
+                continue
             return "ok"
-        except BadRequestError as err:
-            if err.is_no_changes:
-                return "no_changes"
-            if err.payload.get("updateValidationErrors") and not err.payload.get(
-                "configurationValidationErrors"
-            ):
-                return "needs_stop"
-            raise ParallelClusterError(
-                f"ParallelCluster refused to update cluster {name!r}: {_details(err)}\n"
-                "Fix the stack configuration and run `pulumi up` again; nothing was changed."
-            ) from None
-        except ConflictError:
-            return "needs_stop"  # busy: decide by the update policy table; the PUT waits it out
-        return "ok"
+        raise ParallelClusterError(
+            f"cluster {name!r} stayed busy with another operation; wait for it to finish and run "
+            "`pulumi up` again (nothing was changed)"
+        )
 
     def _put_update(
         self, client: ParallelClusterClient, name: str, config: dict[str, Any], deadline: float
@@ -595,19 +765,21 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
             settings.clock.sleep(delay)
             attempt += 1
 
-    def _restart_fleet(self, client: ParallelClusterClient, name: str, *, after_failure: bool) -> None:
+    def _start_fleet(self, client: ParallelClusterClient, name: str) -> str | None:
+        """START_REQUESTED for a fleet this provider stopped; None when done (or already starting/
+        running), else what went wrong and how to start it by hand."""
         try:
+            status = str(client.describe_compute_fleet(name).get("status", ""))
+            if status in _FLEET_STARTING_OR_RUNNING:
+                return None
             client.update_compute_fleet(name, "START_REQUESTED")
             pulumi.log.info(f"restarting the compute fleet of {name!r}")
+            return None
         except ParallelClusterError as err:
-            message = (
+            return (
                 f"could not restart the compute fleet of {name!r} ({_first_line(err)}); start it with "
                 f"`pcluster update-compute-fleet -n {name} --status START_REQUESTED`"
             )
-            if after_failure:
-                pulumi.log.error(message)
-            else:
-                raise ParallelClusterError(message) from None
 
     # -- read ---------------------------------------------------------------------------------
     def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
@@ -622,7 +794,8 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         state = {**props, "cluster_name": name}
         if not state.get("parallelcluster_version") and info.get("version"):
             state["parallelcluster_version"] = info["version"]
-        return pulumi.dynamic.ReadResult(id_, outputs_of(state, info, config))
+        pending = bool(props.get("fleet_restart_pending"))
+        return pulumi.dynamic.ReadResult(id_, outputs_of(state, info, config, fleet_restart_pending=pending))
 
     def _fetch_config(self, info: Mapping[str, Any]) -> dict[str, Any] | None:
         """The config ParallelCluster stored for the cluster (through its presigned S3 URL)."""
@@ -670,27 +843,7 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                     ) from None
                 if self._wait_until_settled(client, name, deadline, "delete", poll_first=True) is None:
                     return
-        attempt = 0
-        while True:
-            try:
-                info = client.describe_cluster(name)
-            except NotFoundError:
-                return
-            if info.get("clusterStatus") == "DELETE_FAILED":
-                raise ParallelClusterError(
-                    _failure_message(name, info, "delete")
-                    + "\nRemove what blocks the delete (see the CloudFormation stack events) and run again."
-                )
-            delay = settings.poll_backoff.delay(attempt, settings.clock.rand)
-            if settings.clock.now() + delay > deadline:
-                minutes = props.get("delete_timeout_minutes") or _DEFAULT_MINUTES["delete_timeout_minutes"]
-                raise ParallelClusterError(
-                    f"cluster {name!r} is still being deleted after delete_timeout_minutes={minutes} (status "
-                    f"{info.get('clusterStatus')}); run `pulumi destroy`/`pulumi up` again later — deleting "
-                    "is safe to repeat"
-                )
-            settings.clock.sleep(delay)
-            attempt += 1
+        self._wait_until_gone(client, name, deadline, "delete", props)
 
     # -- helpers ------------------------------------------------------------------------------
     def _settings_or_default(self) -> ProviderSettings:
@@ -738,8 +891,8 @@ _NAME_TAKEN = re.compile(r"cluster \S+ already exists", re.IGNORECASE)
 
 def is_name_taken(err: ApiError) -> bool:
     """ParallelCluster answers a create for an existing name with 400 "Cluster <name> already
-    exists." (409 ConflictException is accepted too)."""
-    return isinstance(err, ConflictError) or bool(_NAME_TAKEN.search(err.message))
+    exists." (a 409 saying so is accepted too; any other 409 means an operation in progress)."""
+    return bool(_NAME_TAKEN.search(err.message))
 
 
 def validate_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -807,16 +960,80 @@ def _has_accounting(config: Mapping[str, Any]) -> bool:
     return bool(settings.get("Database"))
 
 
+def is_unknown(value: Any) -> bool:
+    """A value Pulumi does not know yet. The dynamic provider host deserializes Check/Diff inputs
+    with `keep_unknowns=True`, so unknowns arrive as `pulumi.output.Unknown` objects; the raw
+    `rpc.UNKNOWN` string and the update-policy placeholder mean the same."""
+    return (
+        isinstance(value, _PulumiUnknown)
+        or value is NOT_KNOWN_YET
+        or (isinstance(value, str) and value == _UNKNOWN)
+    )
+
+
 def _has_unknowns(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return value == _UNKNOWN
+    if is_unknown(value):
+        return True
     if isinstance(value, Mapping):
         return any(_has_unknowns(v) for v in value.values())
     if isinstance(value, list | tuple):
         return any(_has_unknowns(v) for v in value)
-    return type(value).__name__ == "Unknown"
+    return False
+
+
+def with_placeholders(value: Any) -> Any:
+    """A copy with every unknown replaced by `NOT_KNOWN_YET`, which `classify_change` judges as
+    "may change" by the policy of the path that holds it."""
+    if is_unknown(value):
+        return NOT_KNOWN_YET
+    if isinstance(value, Mapping):
+        return {k: with_placeholders(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [with_placeholders(v) for v in value]
+    return value
+
+
+def _unknown_paths(value: Any, path: str = "cluster_config") -> list[str]:
+    if is_unknown(value):
+        return [path]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _unknown_paths(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _unknown_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def _require_known(config: Any) -> None:
+    """Create/update only ever send known values (the engine resolves them before applying)."""
+    missing = _unknown_paths(config)
+    if missing:
+        raise ParallelClusterError(
+            f"{', '.join(missing)} not known yet, so the configuration cannot be sent to ParallelCluster; "
+            "run `pulumi up` again once the resources it depends on exist"
+        )
+
+
+def _adoption_blocker(name: str, info: Mapping[str, Any]) -> str | None:
+    """Why an existing cluster of this stack cannot be adopted as it is, with the way out; None
+    when it can (it is being created/updated, complete, or rolled back to a working config)."""
+    status = str(info.get("clusterStatus"))
+    stack = str(info.get("cloudFormationStackStatus") or info.get("cloudformationStackStatus"))
+    if status == "CREATE_FAILED":
+        return _failure_message(name, info, "create")
+    if status == "DELETE_FAILED":
+        return (
+            _failure_message(name, info, "delete")
+            + f"\nFinish deleting it (remove what blocks the delete, see `pcluster get-cluster-stack-events -n "
+            f"{name}`, then `pcluster delete-cluster -n {name}`) and run `pulumi up` again to create it anew."
+        )
+    if status == "UPDATE_FAILED" and stack == "UPDATE_ROLLBACK_FAILED":
+        return (
+            f"cluster {name!r} exists, but its last update failed and CloudFormation could not roll it back "
+            f"(UPDATE_ROLLBACK_FAILED); do not delete it. Finish the rollback (`aws cloudformation "
+            f"continue-update-rollback --stack-name {name}`, see the stack events for what blocks it), "
+            "then run `pulumi up` again: it adopts the cluster and applies the stack's configuration."
+        )
+    return None
 
 
 def effective_config(props: Mapping[str, Any]) -> dict[str, Any]:
@@ -827,12 +1044,18 @@ def effective_config(props: Mapping[str, Any]) -> dict[str, Any]:
     if marker:
         tags = [t for t in config.get("Tags") or [] if isinstance(t, dict)]
         if not any(t.get("Key") == STACK_MARKER_TAG for t in tags):
-            tags.append({"Key": STACK_MARKER_TAG, "Value": str(marker)})
+            tags.append({"Key": STACK_MARKER_TAG, "Value": marker if is_unknown(marker) else str(marker)})
             config["Tags"] = tags
     return config
 
 
-def outputs_of(props: Mapping[str, Any], info: Mapping[str, Any], config: Any) -> dict[str, Any]:
+def outputs_of(
+    props: Mapping[str, Any],
+    info: Mapping[str, Any],
+    config: Any,
+    *,
+    fleet_restart_pending: bool = False,
+) -> dict[str, Any]:
     """State after an operation: the inputs plus what the API reports. Nothing else (no
     credentials, no request details) is ever written to the state."""
     head = info.get("headNode") or {}
@@ -847,6 +1070,7 @@ def outputs_of(props: Mapping[str, Any], info: Mapping[str, Any], config: Any) -
             "head_node_ip": head.get("privateIpAddress"),
             "head_node_instance_id": head.get("instanceId"),
             "version": info.get("version") or props.get("parallelcluster_version"),
+            "fleet_restart_pending": fleet_restart_pending,
         }
     )
     return outs
@@ -892,11 +1116,14 @@ def fleet_stop_refusal(name: str, change: ChangeClass, config: Mapping[str, Any]
 
 
 def _log_plan(name: str, change: ChangeClass, allow_fleet_stop: bool, *, replacing: bool) -> None:
-    """Say in the preview what the update takes: Pulumi's dynamic DiffResult has no message or
-    detailed-diff field, so the provider logs it (shown under the resource by the CLI)."""
+    """Say in the preview what the update takes. The replacement itself reaches the preview as
+    `replaces` (the `+-` replace row); the reasons and any fleet stop can only be text: the dynamic
+    provider has no engine connection, so `pulumi.log` writes to the provider's stderr, which the
+    engine shows under the stack in the preview's Diagnostics (docs/parallelcluster-provider.md)."""
     if change.replace:
+        maybe = any("known only after apply" in r for r in change.reasons("replace"))
         pulumi.log.warn(
-            f"cluster {name!r} will be REPLACED (deleted, then created anew): "
+            f"cluster {name!r} {'may be' if maybe else 'will be'} REPLACED (deleted, then created anew): "
             + "; ".join(change.reasons("replace"))
         )
         return

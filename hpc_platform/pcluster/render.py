@@ -12,7 +12,9 @@ What it decides, so the decisions live in one place:
 - EFA queues run in exactly one subnet with our named cluster placement group;
 - storage is never owned by the cluster: FSx and EFS are mounted by file system id;
 - the accounting database is referenced by secret ARN, never by password;
-- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege).
+- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege);
+- ParallelCluster creates no IAM roles: the API's default policies allow it none (restricted IAM
+  mode), so the cluster stack's Lambda functions run with a role we create as well.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class ClusterRefs:
     """EFA queue → name of its cluster placement group."""
     head_node_instance_profile_arn: str
     compute_instance_profile_arn: str
+    lambda_functions_role_arn: str
+    """`Iam.Roles.LambdaFunctionsRole`: the role of the cluster stack's Lambda functions."""
     shared_storage: Sequence[ResolvedMount] = ()
     head_node_scripts: Sequence[ScriptRef] = ()
     """Run on the head node once configured (and again after each cluster update)."""
@@ -108,6 +112,7 @@ def render_cluster_config(config: StackConfig, refs: ClusterRefs) -> dict[str, A
             "SlurmSettings": _slurm_settings(cluster, refs),
             "SlurmQueues": [_queue(queue, refs) for queue in cluster.queues],
         },
+        "Iam": {"Roles": {"LambdaFunctionsRole": refs.lambda_functions_role_arn}},
     }
     if refs.shared_storage:
         rendered["SharedStorage"] = [_shared_storage(mount) for mount in refs.shared_storage]

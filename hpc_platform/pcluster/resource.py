@@ -3,7 +3,7 @@
 The resource is a Pulumi dynamic resource; its CRUD logic lives in
 `hpc_platform.pcluster.provider.ParallelClusterProvider` (an importable module, so the provider
 pickles by reference). Credentials are never inputs: the provider resolves them from the standard
-AWS chain each time it runs.
+AWS chain once per operation.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ class ParallelClusterCluster(pulumi.dynamic.Resource):
     """ParallelCluster version the cluster runs."""
     cluster_config: pulumi.Output[dict[str, Any]]
     """The configuration last applied by this resource."""
+    fleet_restart_pending: pulumi.Output[bool]
+    """True when the provider stopped the compute fleet for an update and could not start it
+    again; the next `pulumi up` starts it."""
 
     def __init__(
         self, name: str, args: ClusterResourceArgs, opts: pulumi.ResourceOptions | None = None

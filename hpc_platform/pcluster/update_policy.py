@@ -226,6 +226,41 @@ WHOLE_VALUES = frozenset(
     }
 )
 
+
+class NotKnownYet:
+    """A config value Pulumi only knows once the resources it comes from exist (an unknown during
+    preview). It equals nothing, so every path that holds one counts as changed, and the outcome
+    is what that path's change would take: the plan says "may be replaced" rather than guess
+    "update" and then replace during `pulumi up`."""
+
+    _instance: NotKnownYet | None = None
+
+    def __new__(cls) -> NotKnownYet:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+
+NOT_KNOWN_YET = NotKnownYet()
+"""The one placeholder for a preview unknown inside a config passed to `classify_change`."""
+
+
+def _is_unknown(value: Any) -> bool:
+    return value is NOT_KNOWN_YET
+
+
 VERSION_PATH = "ParallelClusterVersion"
 """Pseudo path reported when the ParallelCluster version differs (it is not part of the config)."""
 
@@ -354,9 +389,28 @@ def _int(value: Any, default: int) -> int:
     return int(value) if value is not None else default
 
 
+def _may_be(outcome: tuple[str, str], change: _RawChange) -> tuple[str, str]:
+    """The outcome of a change whose new value is not known yet, worded as a possibility."""
+    if not _contains_unknown(change.new):
+        return outcome
+    return outcome[0], f"value known only after apply; if it changes: {outcome[1]}"
+
+
+def _contains_unknown(value: Any) -> bool:
+    if _is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_unknown(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_contains_unknown(v) for v in value)
+    return False
+
+
 def _cr_counts_delta(changes: list[_RawChange], cr_path: str, key: str) -> int | None:
     for change in changes:
         if change.path == f"{cr_path}.{key}":
+            if _contains_unknown(change.new):
+                return None
             default = 10 if key == "MaxCount" else 0
             return _int(change.new, default) - _int(change.old, default)
     return None
@@ -424,9 +478,11 @@ def _outcome(
     if change.is_list_item and change.old is None:
         return "live", "added in place"
     key = change.path.rsplit(".", 1)[-1]
-    if key == "MaxCount" and _int(change.new, 10) >= _int(change.old, 10):
+    if _contains_unknown(change.new):
+        pass  # it may shrink: judged as a shrink below
+    elif key == "MaxCount" and _int(change.new, 10) >= _int(change.old, 10):
         return "live", "MaxCount raised in place"
-    if key == "MinCount":
+    elif key == "MinCount":
         cr_path = change.path.rsplit(".", 1)[0]
         max_delta = _cr_counts_delta(all_changes, cr_path, "MaxCount")
         if max_delta is not None and max_delta >= _int(change.new, 0) - _int(change.old, 0):
@@ -469,7 +525,7 @@ def classify_change(
         )
     for change in raw:
         policy, _ = policy_for(change.path)
-        outcome, reason = _outcome(change, policy, strategy, raw)
+        outcome, reason = _may_be(_outcome(change, policy, strategy, raw), change)
         changes.append(FieldChange(change.path, policy, outcome, change.old, change.new, reason))
     buckets: dict[str, list[str]] = {"replace": [], "needs_fleet_stop": [], "rolling": [], "live": []}
     for item in changes:
@@ -485,6 +541,7 @@ def classify_change(
 
 __all__ = [
     "KEYED_LISTS",
+    "NOT_KNOWN_YET",
     "UPDATE_POLICY_TABLE",
     "VERSION_PATH",
     "ChangeClass",

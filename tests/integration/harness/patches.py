@@ -1,6 +1,7 @@
 """Patches that fill gaps of moto (and one real-life actor) for ParallelCluster's API app.
 
-Loaded only in the harness process. Each patch names the gap it fills; README.md lists them.
+Loaded only in the harness process and in the IAM tier's synthesis (`tests/support/pcluster_synth.py`,
+which needs the FSx one). Each patch names the gap it fills; README.md lists them.
 """
 
 from __future__ import annotations
