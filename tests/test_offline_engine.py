@@ -187,3 +187,20 @@ def test_descendants_cover_nested_components() -> None:
         "outer-box-route",
     }
     assert [r.name for r in plan.children_of(outer.urn)] == ["outer-box"]
+
+
+def test_auto_named_iam_resources_have_their_name_in_the_plan() -> None:
+    """pulumi-aws names a role without `name` in its Check (autonaming), so a real preview already
+    knows `role.name`; the plan must too, or every instance profile and policy attachment names an
+    unknown role and the plan cannot say which role a profile carries."""
+
+    def program() -> None:
+        role = aws.iam.Role("nodes-role", assume_role_policy="{}")
+        aws.iam.InstanceProfile("nodes-profile", role=role.name)
+        aws.iam.RolePolicyAttachment("nodes-ssm", role=role.name, policy_arn="arn:aws:iam::aws:policy/X")
+
+    plan = run_offline(program, stack="test", config={}, region="us-east-2")
+    role = plan.by_name("nodes-role")
+    assert role.id and role.outputs["name"] == role.id
+    assert plan.by_name("nodes-profile").inputs["role"] == role.id
+    assert plan.by_name("nodes-ssm").inputs["role"] == role.id

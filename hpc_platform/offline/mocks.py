@@ -140,9 +140,11 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
         }
     if token == "aws:grafana/workspace:Workspace":
         return {"endpoint": f"{resource_id}.grafana-workspace.{region}.amazonaws.com"}
+    # pulumi-aws autonames IAM roles, profiles and policies in Check: a real preview knows the name.
     if token == "aws:iam/role:Role":
-        # A role's id is its name; policies, attachments and instance profiles refer to it by name.
         return {"name": resource_id, "uniqueId": "AROA" + digest(resource_id, 17).upper()}
+    if token in ("aws:iam/instanceProfile:InstanceProfile", "aws:iam/policy:Policy"):
+        return {"name": resource_id}
     if token == "aws:cloudformation/stack:Stack":
         # The ParallelCluster API template's outputs (CreateApiUserRole=true, its default).
         stack_id = _arn("cloudformation", region, f"stack/{resource_id}/{uuid_like(resource_id)}")

@@ -20,6 +20,7 @@ def apply_moto_patches() -> None:
     _asynchronous_stack_delete()
     _ec2_placement_groups()
     _fsx_file_systems_as_parallelcluster_reads_them()
+    _efs_access_point_ids_as_real_efs()
 
 
 def _run_instances_accepts_instance_store_mappings() -> None:
@@ -342,6 +343,25 @@ def _fsx_file_systems_as_parallelcluster_reads_them() -> None:
 
     FileSystem.__init__ = __init__
     FileSystem.to_dict = to_dict
+
+
+def _efs_access_point_ids_as_real_efs() -> None:
+    """moto's EFS access point ids are `fsap-` + 8 hex digits; real ones (and ParallelCluster's
+    schema, `^fsap-[0-9a-z]{17}$`) have 17. Ids are given the real shape before the access point is
+    stored (its ARN ends with the id)."""
+    import secrets
+
+    from moto.efs.models import AccessPoint
+
+    original_init = AccessPoint.__init__
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        short = self.access_point_id
+        self.access_point_id = f"fsap-{secrets.token_hex(9)[:17]}"
+        self.access_point_arn = self.access_point_arn.removesuffix(short) + self.access_point_id
+
+    AccessPoint.__init__ = __init__
 
 
 class HeadNodeEmulator:

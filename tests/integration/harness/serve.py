@@ -33,6 +33,9 @@ def _environment(state_dir: Path) -> None:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "MOTO_AMIS_PATH": str(state_dir / "amis.json"),
+            # AWS managed policies (AmazonSSMManagedInstanceCore, …) exist in every account; moto
+            # loads them only when asked. The plan attaches two of them to the node roles.
+            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
             # ParallelCluster's CDK synth (jsii) writes here.
             "HOME": os.environ.get("HOME", str(state_dir)),
         }
