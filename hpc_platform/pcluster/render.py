@@ -17,6 +17,8 @@ What it decides, so the decisions live in one place:
   `closed_ssh_cidr`); SSH from `network.ssh_ingress_cidrs` comes in through our head-node group,
   one rule per CIDR, which the policy pack can see;
 - IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege);
+- instance-store (NVMe) volumes mount at `NODE_LOCAL_SCRATCH_DIR`, never at ParallelCluster's
+  default `/scratch`, which is where the shared Lustre scratch file system is mounted;
 - ParallelCluster creates no IAM roles: the API's default policies allow it none (restricted IAM
   mode), so the cluster stack's Lambda functions run with a role we create as well;
 - a queue with its own `research_group` carries it as a queue-level `ResearchGroup` tag:
@@ -45,6 +47,9 @@ PCLUSTER_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 4
 # The prefix ParallelCluster reserves for its own tags.
 PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
 SLURMDBD_PORT = 3306
+NODE_LOCAL_SCRATCH_DIR = "/local_scratch"
+"""Where each node's instance-store volumes are mounted. ParallelCluster's default is `/scratch`,
+the shared Lustre scratch mount: the two would clash on every type with instance store."""
 DEFAULT_ALLOCATION_STRATEGY = {"ONDEMAND": "lowest-price", "SPOT": "price-capacity-optimized"}
 
 
@@ -150,7 +155,10 @@ def _head_node(cluster: ClusterConfig, network: NetworkConfig, refs: ClusterRefs
     ssh: dict[str, Any] = {"KeyName": head.ssh_key_name} if head.ssh_key_name else {}
     ssh["AllowedIps"] = closed_ssh_cidr(network)
     node["Ssh"] = ssh
-    node["LocalStorage"] = {"RootVolume": {"Size": head.root_volume_gib, "Encrypted": True}}
+    node["LocalStorage"] = {
+        "RootVolume": {"Size": head.root_volume_gib, "Encrypted": True},
+        "EphemeralVolume": {"MountDir": NODE_LOCAL_SCRATCH_DIR},
+    }
     node["Iam"] = {"InstanceProfile": refs.head_node_instance_profile_arn}
     node["Imds"] = {"Secured": True}
     if refs.head_node_scripts:
@@ -245,7 +253,12 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
             for resource in queue.compute_resources
         ],
         "Networking": networking,
-        "ComputeSettings": {"LocalStorage": {"RootVolume": {"Encrypted": True}}},
+        "ComputeSettings": {
+            "LocalStorage": {
+                "RootVolume": {"Encrypted": True},
+                "EphemeralVolume": {"MountDir": NODE_LOCAL_SCRATCH_DIR},
+            }
+        },
         "Iam": {"InstanceProfile": refs.compute_instance_profile_arn},
         "JobExclusiveAllocation": (
             queue.job_exclusive_allocation if queue.job_exclusive_allocation is not None else queue.enable_efa
