@@ -1,5 +1,5 @@
-"""Entry point for `pulumi up` / `pulumi preview`: the whole program lives in hpc_platform.program."""
+"""Entry point for `pulumi up` / `pulumi preview`: the whole program lives in hpc_platform.app.program."""
 
-from hpc_platform.program import program
+from hpc_platform.app.program import program
 
 program()

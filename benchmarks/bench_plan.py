@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hpc_platform.config import load_stack_file  # noqa: E402
-from hpc_platform.offline import plan_stack_file  # noqa: E402
+from hpc_platform.app.offline import plan_stack_file  # noqa: E402
+from hpc_platform.domain.config.loader import load_stack_file  # noqa: E402
 
 STACKS = ("dev", "staging", "prod")
 REPEATS = 5

@@ -21,7 +21,7 @@ import pulumi_aws as aws
 
 from components.kms import account_root_statement
 from components.mounts import SharedStorageMount
-from hpc_platform.config.models import DataBucketConfig, EfsHomeConfig, LifecycleConfig, StackConfig
+from hpc_platform.domain.config.models import DataBucketConfig, EfsHomeConfig, LifecycleConfig, StackConfig
 
 TYPE_TOKEN = "hpc:storage:DataRepository"
 

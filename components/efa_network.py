@@ -20,9 +20,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
-from hpc_platform.catalog import InstanceCatalog
-from hpc_platform.config.models import SUBNET_TIERS, NetworkConfig, StackConfig
-from hpc_platform.placement import QueuePlacement, queue_placements
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.models import SUBNET_TIERS, NetworkConfig, StackConfig
+from hpc_platform.domain.placement import QueuePlacement, queue_placements
 
 TYPE_TOKEN = "hpc:network:EfaNetwork"
 
@@ -47,7 +47,7 @@ class EfaNetworkArgs:
     region: str
     """AWS region; VPC endpoint service names and the flow-log key policy are built from it."""
     queue_placements: Mapping[str, QueuePlacement] = field(default_factory=dict)
-    """Slurm queue → the AZs it runs in (see `hpc_platform.placement`). Omitted: no queue
+    """Slurm queue → the AZs it runs in (see `hpc_platform.domain.placement`). Omitted: no queue
     subnets and no placement groups."""
     efa_queues: frozenset[str] = frozenset()
     """Queues with EFA: each gets one compute subnet and a cluster placement group."""

@@ -31,16 +31,18 @@ import pulumi_aws as aws
 from components.data_repository import DataRepository
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.mounts import SharedStorageMount
-from hpc_platform.config.models import (
-    LUSTRE_PERSISTENT_2,
-    LUSTRE_SCRATCH_2,
-    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
+from hpc_platform.domain.config.models import (
     DataRepositoryAssociationConfig,
     PersistentLustreConfig,
     ScratchLustreConfig,
     StackConfig,
 )
-from hpc_platform.performance import MB_PER_GB, lustre_baseline_mbps
+from hpc_platform.domain.limits import (
+    LUSTRE_PERSISTENT_2,
+    LUSTRE_SCRATCH_2,
+    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
+)
+from hpc_platform.domain.performance import MB_PER_GB, lustre_baseline_mbps
 
 TYPE_TOKEN = "hpc:storage:LustreFs"
 

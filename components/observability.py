@@ -31,15 +31,14 @@ import pulumi
 import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
-from hpc_platform.config.models import (
+from hpc_platform.domain.config.models import ObservabilityConfig, StackConfig
+from hpc_platform.domain.limits import (
     LUSTRE_CAPACITY_INCREMENT_GIB,
     LUSTRE_PERSISTENT_2,
     LUSTRE_SCRATCH_2,
     RESEARCH_GROUP_TAG,
-    ObservabilityConfig,
-    StackConfig,
 )
-from hpc_platform.metrics import (
+from hpc_platform.domain.metrics import (
     SLURM_ALLOCATED_NODES,
     SLURM_DOWN_NODES,
     SLURM_IDLE_NODES,

@@ -35,8 +35,9 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.mounts import SharedStorageMount
-from hpc_platform import metrics
-from hpc_platform.config.models import SLURMDBD_PASSWORD_SPECIALS, StackConfig
+from hpc_platform.domain import metrics
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.limits import SLURMDBD_PASSWORD_SPECIALS
 from hpc_platform.pcluster import bootstrap
 from hpc_platform.pcluster.api_access import API_INVOKE_URL_OUTPUT, API_USER_ROLE_OUTPUT
 from hpc_platform.pcluster.render import (

@@ -28,9 +28,9 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 import policy
-from hpc_platform.config import ConfigError
-from hpc_platform.config.errors import Finding
-from hpc_platform.offline import Plan, PlannedResource, StackPlan
+from hpc_platform.app.offline import Plan, PlannedResource, StackPlan
+from hpc_platform.domain.config import ConfigError
+from hpc_platform.domain.config.errors import Finding
 
 POLICY_DIR = Path(policy.__file__).resolve().parent
 POLICY_CONFIG_DIR = POLICY_DIR / "config"

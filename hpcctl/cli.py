@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from hpc_platform.config import ConfigError, stack_file_for
+from hpc_platform.domain.config import ConfigError
+from hpc_platform.domain.config.loader import stack_file_for
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -98,7 +99,7 @@ def stack_path(args: argparse.Namespace) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from hpc_platform.config import load_stack_file
+    from hpc_platform.domain.config.loader import load_stack_file
 
     loaded = load_stack_file(stack_path(args))
     for line in loaded.warning_lines():
@@ -116,8 +117,8 @@ def _write_json(document: dict[str, Any], target: str, out: TextIO) -> None:
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from hpc_platform.offline import plan_stack_file
-    from hpc_platform.report import render_plan
+    from hpc_platform.app.offline import plan_stack_file
+    from hpc_platform.app.report import render_plan
 
     stack_plan = plan_stack_file(stack_path(args))
     for line in stack_plan.loaded.warning_lines():
@@ -130,7 +131,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from hpc_platform.offline import plan_stack_file
+    from hpc_platform.app.offline import plan_stack_file
     from hpcctl.check import check, has_mandatory, report, to_json
 
     if args.policy_config is not None and not args.policy_config.is_file():
@@ -147,7 +148,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from hpc_platform.catalog import SNAPSHOT_PATH, default_catalog
+    from hpc_platform.domain.catalog import SNAPSHOT_PATH, default_catalog
 
     if args.catalog_command == "show":
         catalog = default_catalog()
@@ -159,7 +160,7 @@ def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import boto3
     import botocore.exceptions
 
-    from hpc_platform.catalog.refresh import DEFAULT_REGIONS, build_snapshot, write_snapshot
+    from hpc_platform.domain.catalog.refresh import DEFAULT_REGIONS, build_snapshot, write_snapshot
 
     try:
         snapshot = build_snapshot(boto3.Session(), regions=args.regions or DEFAULT_REGIONS)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the stack files, the catalog and offline plans (cached per session)."""
+"""Shared fixtures: the catalog, offline plans of the stack files (tests.support.stacks), stack-file
+editing."""
 
 from __future__ import annotations
 
@@ -9,31 +10,15 @@ from typing import Any
 
 import pytest
 
-from hpc_platform.catalog import InstanceCatalog, default_catalog
-from hpc_platform.config.loader import read_stack_file
-from hpc_platform.offline import StackPlan, plan_stack_file
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STACKS = ("dev", "staging", "prod")
-
-
-def stack_file(stack: str) -> Path:
-    return REPO_ROOT / f"Pulumi.{stack}.yaml"
+from hpc_platform.app.offline import StackPlan
+from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
+from hpc_platform.domain.config.loader import read_stack_file
+from tests.support.stacks import STACKS, planned, stack_file
 
 
 @pytest.fixture(scope="session")
 def catalog() -> InstanceCatalog:
     return default_catalog()
-
-
-_PLANS: dict[str, StackPlan] = {}
-
-
-def planned(stack: str) -> StackPlan:
-    """The offline plan of a committed stack file, computed once per test session."""
-    if stack not in _PLANS:
-        _PLANS[stack] = plan_stack_file(stack_file(stack))
-    return _PLANS[stack]
 
 
 @pytest.fixture(params=STACKS)

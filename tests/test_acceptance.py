@@ -8,11 +8,11 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
-from hpc_platform.config.models import REQUIRED_TAG_KEYS
+from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
-from hpc_platform.tagging import is_taggable
 from hpcctl.cli import EXIT_OK, main
-from tests.conftest import REPO_ROOT
+from tests.support.stacks import REPO_ROOT
 
 
 @cache

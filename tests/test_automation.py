@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from hpc_platform import automation
-from hpc_platform.config import ConfigError
-from hpc_platform.config.loader import model_input, parse_config
-from tests.conftest import STACKS, stack_file
+from hpc_platform.app import automation
+from hpc_platform.domain.config import ConfigError
+from hpc_platform.domain.config.loader import model_input, parse_config
+from tests.support.stacks import STACKS, stack_file
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -13,8 +13,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hpc_platform.catalog import SNAPSHOT_PATH, InstanceCatalog, or_join
-from hpc_platform.catalog.refresh import HPC_FAMILIES, build_snapshot, describe_instance_type, write_snapshot
+from hpc_platform.domain.catalog import SNAPSHOT_PATH, InstanceCatalog, or_join
+from hpc_platform.domain.catalog.refresh import (
+    HPC_FAMILIES,
+    build_snapshot,
+    describe_instance_type,
+    write_snapshot,
+)
 from hpcctl.cli import main
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hpcctl.cli import EXIT_INVALID, EXIT_OK, main
-from tests.conftest import REPO_ROOT, stack_file
+from tests.support.stacks import REPO_ROOT, stack_file
 
 WriteStack = Callable[..., Path]
 LoadStack = Callable[[str], dict[str, Any]]

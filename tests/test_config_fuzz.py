@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hpc_platform.config import ConfigError
-from hpc_platform.config.loader import model_input, parse_config, read_stack_file
-from tests.conftest import stack_file
+from hpc_platform.domain.config import ConfigError
+from hpc_platform.domain.config.loader import model_input, parse_config, read_stack_file
+from tests.support.stacks import stack_file
 
 BASES = {stack: read_stack_file(stack_file(stack)) for stack in ("dev", "staging", "prod")}
 

@@ -12,7 +12,6 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from conftest import STACKS, planned
 
 from components.data_repository import (
     ACCESS_LOG_PREFIX,
@@ -27,11 +26,13 @@ from components.data_repository import (
     s3_uri,
 )
 from components.mounts import SharedStorageMount
-from hpc_platform.config.models import REQUIRED_TAG_KEYS, LifecycleConfig, StackConfig
-from hpc_platform.offline import StackPlan, plan_stack_file, run_offline
-from hpc_platform.offline.engine import Plan, PlannedResource
-from hpc_platform.tagging import is_taggable
+from hpc_platform.app.offline import StackPlan, plan_stack_file, run_offline
+from hpc_platform.app.offline.engine import Plan, PlannedResource
+from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.config.models import LifecycleConfig, StackConfig
+from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
 from tests.support.component_queries import component_queries
+from tests.support.stacks import STACKS, planned
 
 BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -451,7 +452,7 @@ def _plan_component(efs_enabled: bool = True, subnets: int = 2) -> tuple[Plan, d
     captured: dict[str, Any] = {}
 
     def program() -> None:
-        from hpc_platform.config.models import EfsHomeConfig
+        from hpc_platform.domain.config.models import EfsHomeConfig
 
         data = DataRepository(
             "unit-data",

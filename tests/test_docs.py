@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from hpc_platform.config.docs import render_config_reference
-from tests.conftest import REPO_ROOT
+from hpc_platform.domain.config.docs import render_config_reference
+from tests.support.stacks import REPO_ROOT
 
 
 def test_configuration_reference_is_up_to_date() -> None:
     committed = (REPO_ROOT / "docs" / "configuration.md").read_text()
     assert committed == render_config_reference(), (
-        "docs/configuration.md is stale: run `python -m hpc_platform.config.docs > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python -m hpc_platform.domain.config.docs > docs/configuration.md`"
     )
 
 

@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACKS, planned
 
 from components.efa_network import LUSTRE_PORT_RANGES, TYPE_TOKEN, EfaNetworkArgs
-from hpc_platform.catalog import InstanceCatalog
-from hpc_platform.config.models import REQUIRED_TAG_KEYS, StackConfig
-from hpc_platform.offline import StackPlan, plan_stack_file
-from hpc_platform.offline.engine import Plan
-from hpc_platform.placement import QueuePlacement, queue_placements
-from hpc_platform.tagging import is_taggable
+from hpc_platform.app.offline import StackPlan, plan_stack_file
+from hpc_platform.app.offline.engine import Plan
+from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
+from hpc_platform.domain.placement import QueuePlacement, queue_placements
 from tests.support.component_queries import component_queries
+from tests.support.stacks import STACKS, planned
 
 SUBNET = "aws:ec2/subnet:Subnet"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -179,7 +180,7 @@ def test_head_node_ssh_only_from_configured_cidrs(stack_config: LoadStack, write
 
 def test_fails_on_ssh_from_anywhere(stack_config: LoadStack, write_stack: WriteStack) -> None:
     """Caught by the config validators before any network resource is declared."""
-    from hpc_platform.config import ConfigError
+    from hpc_platform.domain.config import ConfigError
 
     config = stack_config("dev")
     config["hpc:network"]["ssh_ingress_cidrs"] = ["0.0.0.0/0"]

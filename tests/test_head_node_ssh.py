@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import STACKS, planned, stack_file
 
-from hpc_platform.config.loader import read_stack_file
-from hpc_platform.offline import plan_stack_file
-from hpc_platform.offline.engine import Plan
+from hpc_platform.app.offline import plan_stack_file
+from hpc_platform.app.offline.engine import Plan
+from hpc_platform.domain.config.loader import read_stack_file
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from tests.support.pcluster_venv import run_pcluster_python
+from tests.support.stacks import STACKS, planned, stack_file
 
 SUBNET = "aws:ec2/subnet:Subnet"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"

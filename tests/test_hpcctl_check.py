@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from hpc_platform.catalog import InstanceCatalog
-from hpc_platform.config.loader import load_stack_file
-from hpc_platform.offline import StackPlan
+from hpc_platform.app.offline import StackPlan
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.loader import load_stack_file
+from hpc_platform.domain.spot import spot_share
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
-from hpc_platform.spot import spot_share
 from hpcctl.cli import EXIT_INVALID, EXIT_OK, EXIT_VIOLATIONS, main
-from tests.conftest import REPO_ROOT, planned
+from tests.support.stacks import REPO_ROOT, planned
 
 WriteStack = Callable[..., Path]
 LoadStack = Callable[[str], dict[str, Any]]

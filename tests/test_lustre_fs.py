@@ -12,7 +12,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import STACKS, planned
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,20 +29,23 @@ from components.lustre_fs import (
     lustre_throughput,
 )
 from components.mounts import SharedStorageMount
-from hpc_platform.config.models import (
-    LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
-    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
-    REQUIRED_TAG_KEYS,
+from hpc_platform.app.offline import StackPlan, plan_stack_file, run_offline
+from hpc_platform.app.offline.engine import Plan, PlannedResource
+from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.config.models import (
     DataRepositoryAssociationConfig,
     PersistentLustreConfig,
     ScratchLustreConfig,
     StackConfig,
 )
-from hpc_platform.offline import StackPlan, plan_stack_file, run_offline
-from hpc_platform.offline.engine import Plan, PlannedResource
-from hpc_platform.performance import lustre_baseline_mbps
-from hpc_platform.tagging import is_taggable
+from hpc_platform.domain.limits import (
+    LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
+    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
+    REQUIRED_TAG_KEYS,
+)
+from hpc_platform.domain.performance import lustre_baseline_mbps
 from tests.support.component_queries import component_queries
+from tests.support.stacks import STACKS, planned
 
 LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
 DRA = "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation"

@@ -16,10 +16,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
-from conftest import STACKS, planned
 
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from tests.support.pcluster_venv import run_pcluster_python
+from tests.support.stacks import STACKS, planned
 
 MOUNT_DIRS_PARALLELCLUSTER_USES = r"""
 import json, sys

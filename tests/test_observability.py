@@ -11,7 +11,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import STACKS, planned
 
 from components.observability import (
     BUDGET_MAX_NOTIFICATIONS,
@@ -20,12 +19,14 @@ from components.observability import (
     ObservabilityArgs,
     dashboard_body,
 )
-from hpc_platform.config.models import REQUIRED_TAG_KEYS, StackConfig
-from hpc_platform.metrics import SLURM_NAMESPACE, SLURM_PENDING_JOBS
-from hpc_platform.offline import plan_stack_file, run_offline
-from hpc_platform.offline.engine import Plan, PlannedResource
-from hpc_platform.tagging import is_taggable
+from hpc_platform.app.offline import plan_stack_file, run_offline
+from hpc_platform.app.offline.engine import Plan, PlannedResource
+from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
+from hpc_platform.domain.metrics import SLURM_NAMESPACE, SLURM_PENDING_JOBS
 from tests.support.component_queries import component_queries
+from tests.support.stacks import STACKS, planned
 
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
@@ -518,6 +519,6 @@ def test_fsx_alarm_follows_config_when_a_file_system_is_disabled(stack_config: L
 
 
 def plan_stack_file_config(raw: dict[str, Any]) -> StackConfig:
-    from hpc_platform.config.loader import model_input, parse_config
+    from hpc_platform.domain.config.loader import model_input, parse_config
 
     return parse_config(model_input(raw), "Pulumi.test.yaml").config

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from hpc_platform.offline.engine import SECRET_PLACEHOLDER, Plan, run_offline
-from hpc_platform.tagging import compliance_tags_transform, is_taggable, register_compliance_tags
+from hpc_platform.app.offline.engine import SECRET_PLACEHOLDER, Plan, run_offline
+from hpc_platform.app.tagging import compliance_tags_transform, is_taggable, register_compliance_tags
 
 
 class Box(pulumi.ComponentResource):
@@ -124,7 +124,7 @@ def test_fails_loudly_when_the_program_raises() -> None:
 
 def test_real_program_reports_bad_config_as_one_line_per_problem(stack_config: Any) -> None:
     """Under the engine (no pre-validation), the program itself stops with the same lines."""
-    from hpc_platform.program import program
+    from hpc_platform.app.program import program
 
     config = stack_config("dev")
     config["hpc:storage"]["scratch"]["capacity_gib"] = 1000

@@ -10,7 +10,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from conftest import REPO_ROOT, STACKS, planned
 
 from components.parallel_cluster import (
     API_TEMPLATE_URL,
@@ -24,13 +23,14 @@ from components.parallel_cluster import (
     metrics_policy,
     partition_of,
 )
-from hpc_platform import metrics
-from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
-from hpc_platform.offline import plan_stack_file
-from hpc_platform.offline.engine import SECRET_PLACEHOLDER, Plan, PlannedResource, plain
-from hpc_platform.offline.mocks import PlanMocks
+from hpc_platform.app.offline import plan_stack_file
+from hpc_platform.app.offline.engine import SECRET_PLACEHOLDER, Plan, PlannedResource, plain
+from hpc_platform.app.offline.mocks import PlanMocks
+from hpc_platform.domain import metrics
+from hpc_platform.domain.limits import PCLUSTER_DEFAULT_VERSION
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.api_access import API_USER_ROLE_NAME_PREFIX, API_USER_ROLE_OUTPUT
+from tests.support.stacks import REPO_ROOT, STACKS, planned
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACKS, planned
 
 from components.parallel_cluster import MANAGED_POLICIES, TYPE_TOKEN
-from hpc_platform.offline import StackPlan
-from hpc_platform.offline.engine import Plan, PlannedResource
-from hpc_platform.offline.mocks import MOCK_ACCOUNT_ID
+from hpc_platform.app.offline import StackPlan
+from hpc_platform.app.offline.engine import Plan, PlannedResource
+from hpc_platform.app.offline.mocks import MOCK_ACCOUNT_ID
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from tests.support.component_queries import component_queries
 from tests.support.iam_grants import (
@@ -47,6 +46,7 @@ from tests.support.iam_grants import (
     template_grants,
 )
 from tests.support.pcluster_venv import run_pcluster_python
+from tests.support.stacks import STACKS, planned
 
 SYNTH_SCRIPT = Path(__file__).resolve().parent / "support" / "pcluster_synth.py"
 ROLE_KINDS = ("head", "compute", "lambda")

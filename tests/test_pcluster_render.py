@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACKS, stack_file
 
-from hpc_platform import metrics
-from hpc_platform.catalog import InstanceCatalog, default_catalog
-from hpc_platform.config import load_stack_file
-from hpc_platform.config.models import REQUIRED_TAG_KEYS, StackConfig
+from hpc_platform.domain import metrics
+from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
+from hpc_platform.domain.config.loader import load_stack_file
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
+from hpc_platform.domain.placement import queue_placements
 from hpc_platform.pcluster import STACK_MARKER_TAG, bootstrap
 from hpc_platform.pcluster.render import (
     PCLUSTER_LOG_RETENTION_DAYS,
@@ -29,7 +30,7 @@ from hpc_platform.pcluster.render import (
     log_retention_days,
     render_cluster_config,
 )
-from hpc_platform.placement import queue_placements
+from tests.support.stacks import STACKS, stack_file
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-2:123456789012:secret:hpc-slurmdb-password-AbCdEf"
 DB_HOST = "hpc-slurmdb.cluster-abcdef123456.us-east-2.rds.amazonaws.com"

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACKS, planned
 
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from hpc_platform.pcluster.update_policy import (
@@ -32,6 +31,7 @@ from hpc_platform.pcluster.update_policy import (
     generic_path,
 )
 from tests.support.pcluster_venv import run_pcluster_python
+from tests.support.stacks import STACKS, planned
 
 LOAD_AND_VALIDATE = r"""
 import json, sys

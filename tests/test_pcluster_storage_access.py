@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STACKS, planned
 
-from hpc_platform.offline.engine import Plan
+from hpc_platform.app.offline.engine import Plan
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from tests.support.pcluster_venv import run_pcluster_python
+from tests.support.stacks import STACKS, planned
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

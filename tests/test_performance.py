@@ -9,20 +9,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import STACKS, planned
 
-from hpc_platform.catalog import InstanceCatalog
-from hpc_platform.config.loader import model_input, parse_config
-from hpc_platform.config.models import StackConfig
-from hpc_platform.performance import (
+from hpc_platform.app.report import render_plan
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.loader import model_input, parse_config
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.performance import (
     lustre_baseline_mbps,
     performance_model,
     render_performance,
     throughput_model,
 )
-from hpc_platform.pricing import PriceSnapshot, default_prices, estimate_monthly_cost, render_cost
-from hpc_platform.report import render_plan
-from hpc_platform.spot import spot_share
+from hpc_platform.domain.pricing import PriceSnapshot, default_prices, estimate_monthly_cost, render_cost
+from hpc_platform.domain.spot import spot_share
+from tests.support.stacks import STACKS, planned
 
 LoadStack = Callable[[str], dict[str, Any]]
 
@@ -107,7 +107,7 @@ def test_disabled_file_system_adds_nothing(stack_config: LoadStack) -> None:
 
 # --- capacity, EFA, Spot -------------------------------------------------------------------------
 def _catalog() -> InstanceCatalog:
-    from hpc_platform.catalog import default_catalog
+    from hpc_platform.domain.catalog import default_catalog
 
     return default_catalog()
 

@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.support.stacks import REPO_ROOT
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 
@@ -53,7 +53,7 @@ def test_the_private_pulumi_api_we_use_is_still_there() -> None:
 def test_the_parallelcluster_venv_runs_the_pinned_versions() -> None:
     """The schema and integration tiers test ParallelCluster's own code at the version clusters
     are created with, next to the pinned moto."""
-    from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+    from hpc_platform.domain.limits import PCLUSTER_DEFAULT_VERSION
     from tests.support.pcluster_venv import run_pcluster_python
 
     result = run_pcluster_python(

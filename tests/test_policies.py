@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from hpc_platform.config.models import ComplianceConfig
-from hpc_platform.offline import Plan, PlannedResource
+from hpc_platform.app.offline import Plan, PlannedResource
+from hpc_platform.domain.config.models import ComplianceConfig
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from hpcctl.check import Violation, evaluate, read_policy_config
 from policy.hpc_policies.pack import PACK_NAME, PACK_VERSION, policies
-from tests.conftest import REPO_ROOT, planned
+from tests.support.stacks import REPO_ROOT, planned
 
 STACK = "test"
 PROJECT = "hpc-platform"

@@ -13,7 +13,7 @@ import re
 import tomllib
 from importlib.metadata import version
 
-from tests.conftest import REPO_ROOT
+from tests.support.stacks import REPO_ROOT
 
 PACKAGE = "pulumi-policy"
 

@@ -16,11 +16,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import STACKS, planned
 
-from hpc_platform.config.models import RESEARCH_GROUP_TAG
+from hpc_platform.domain.limits import RESEARCH_GROUP_TAG
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from tests.support.pcluster_venv import run_pcluster_python
+from tests.support.stacks import STACKS, planned
 
 LANDED_TAGS = r"""
 import json, sys

@@ -14,13 +14,10 @@ import re
 import string
 
 import pytest
-from conftest import STACKS, planned
 
-from hpc_platform.config.models import (
-    SLURMDBD_PASSWORD_FORBIDDEN,
-    SLURMDBD_PASSWORD_SPECIALS,
-    AccountingConfig,
-)
+from hpc_platform.domain.config.models import AccountingConfig
+from hpc_platform.domain.limits import SLURMDBD_PASSWORD_FORBIDDEN, SLURMDBD_PASSWORD_SPECIALS
+from tests.support.stacks import STACKS, planned
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 # Slurm's key=value pattern for one config line (parse_config.c `keyvalue_re`), after comments go.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from hpc_platform.config import ConfigError
-from hpc_platform.config.loader import model_input, parse_config
-from hpc_platform.config.validators import VALIDATORS
+from hpc_platform.domain.config import ConfigError
+from hpc_platform.domain.config.loader import model_input, parse_config
+from hpc_platform.domain.config.validators import VALIDATORS
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -368,8 +368,8 @@ def test_every_validator_is_exercised_by_a_failing_case(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:
     """A validator no case makes fail is untested: run each validator alone on every case."""
-    from hpc_platform.catalog import default_catalog
-    from hpc_platform.config.models import StackConfig
+    from hpc_platform.domain.catalog import default_catalog
+    from hpc_platform.domain.config.models import StackConfig
 
     exercised: set[str] = set()
     for stack, mutate, expected in CASES:

@@ -33,12 +33,12 @@ import yaml
 from pulumi.output import Unknown as _PulumiUnknown
 from pulumi.runtime.rpc import UNKNOWN as _UNKNOWN
 
-from hpc_platform.config.models import (
+from hpc_platform.domain.config.models import ParallelClusterApiConfig
+from hpc_platform.domain.limits import (
     IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_MAX,
     PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_CLUSTER_NAME_PATTERN,
-    ParallelClusterApiConfig,
 )
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.api_access import role_session_name

@@ -33,13 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hpc_platform.config.models import (
-    RESEARCH_GROUP_TAG,
-    ClusterConfig,
-    NetworkConfig,
-    QueueConfig,
-    StackConfig,
-)
+from hpc_platform.domain.config.models import ClusterConfig, NetworkConfig, QueueConfig, StackConfig
+from hpc_platform.domain.limits import RESEARCH_GROUP_TAG
 from hpc_platform.pcluster import STACK_MARKER_TAG
 
 # CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).

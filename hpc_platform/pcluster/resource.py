@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from hpc_platform.config.models import ParallelClusterApiConfig
+from hpc_platform.domain.config.models import ParallelClusterApiConfig
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider
 

@@ -20,7 +20,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from hpc_platform.catalog import InstanceCatalog, default_catalog
+from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 
 # A policy run without any policy config blocks: environments relax it in policy/config/*.json.

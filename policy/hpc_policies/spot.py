@@ -1,6 +1,6 @@
 """Spot share: enough of the cluster's Spot-eligible capacity runs on Spot.
 
-The share is `hpc_platform.spot.spot_share_of` over the rendered ParallelCluster config (max vCPUs
+The share is `hpc_platform.domain.spot.spot_share_of` over the rendered ParallelCluster config (max vCPUs
 of SPOT queues over the max vCPUs of Spot-eligible instance types; On-Demand-only types such as
 hpc6a are left out) — the same definition the config validator and the plan report use.
 
@@ -22,8 +22,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from hpc_platform.config.models import SpotConfig
-from hpc_platform.spot import spot_share_of
+from hpc_platform.domain.config.models import SpotConfig
+from hpc_platform.domain.spot import spot_share_of
 
 from ._common import DEFAULT_ENFORCEMENT, STACK_TYPE, catalog, clusters, get, items, known, short
 

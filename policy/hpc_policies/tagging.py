@@ -1,7 +1,7 @@
 """NIST SP 800-171 tagging: every taggable resource carries the compliance tags, with values from
 the allowed sets.
 
-Tag keys and value sets come from `hpc_platform.config.models` (the config schema); the policy
+Tag keys and value sets come from `hpc_platform.domain.config.models` (the config schema); the policy
 config can narrow the sets per environment (prod, for example, accepts only the CUI-grade
 classifications) but never widen them.
 """
@@ -19,13 +19,9 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from hpc_platform.config.models import (
-    COMPLIANCE_FRAMEWORKS,
-    DATA_CLASSIFICATIONS,
-    REQUIRED_TAG_KEYS,
-    StackConfig,
-)
-from hpc_platform.tagging import is_taggable
+from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.limits import COMPLIANCE_FRAMEWORKS, DATA_CLASSIFICATIONS, REQUIRED_TAG_KEYS
 
 from ._common import DEFAULT_ENFORCEMENT, get, is_list
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+from hpc_platform.domain.limits import PCLUSTER_DEFAULT_VERSION
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from hpc_platform.pcluster.client import HttpRequest, HttpResponse, urllib_transport
 from hpc_platform.pcluster.provider import OUTPUT_KEYS

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+from hpc_platform.domain.limits import PCLUSTER_DEFAULT_VERSION
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.client import Backoff, UnauthorizedError
 from hpc_platform.pcluster.provider import ParallelClusterProvider, ProviderSettings

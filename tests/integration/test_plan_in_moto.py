@@ -27,9 +27,9 @@ from hpc_platform.pcluster.client import (
     format_validation_message,
 )
 from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider, ProviderSettings
-from tests.conftest import STACKS, planned
 from tests.integration.provider_io import RecordingTransport
 from tests.support.moto_plan import MotoPlan, build_plan_in_moto
+from tests.support.stacks import STACKS, planned
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from hpc_platform.offline.engine import Plan, PlannedResource
+from hpc_platform.app.offline.engine import Plan, PlannedResource
 
 
 class ComponentQueries(NamedTuple):

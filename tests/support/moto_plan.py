@@ -1,7 +1,7 @@
 """Build a stack's offline plan in moto, resource by resource, with the plan's own properties.
 
 `build_plan_in_moto(plan, endpoint_url, region)` walks the plan that `hpcctl plan` builds
-(`hpc_platform.offline`) and creates, over HTTP with boto3 against a moto server, every planned
+(`hpc_platform.app.offline`) and creates, over HTTP with boto3 against a moto server, every planned
 resource of the types ParallelCluster reads when it validates and creates a cluster — network,
 security groups and every rule, placement groups, EFS with mount targets and access point, FSx for
 Lustre, IAM roles/policies/instance profiles, buckets with their bootstrap objects, KMS keys, the
@@ -33,9 +33,9 @@ from typing import Any
 
 import boto3
 
-from hpc_platform.offline import Plan, PlannedResource
-from hpc_platform.offline.engine import SECRET_PLACEHOLDER, UNKNOWN_PLACEHOLDER, plain
-from hpc_platform.offline.mocks import digest
+from hpc_platform.app.offline import Plan, PlannedResource
+from hpc_platform.app.offline.engine import SECRET_PLACEHOLDER, UNKNOWN_PLACEHOLDER, plain
+from hpc_platform.app.offline.mocks import digest
 
 CLUSTER_RESOURCE_TYPE = "pulumi-python:dynamic:Resource"
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hpc_platform.config.models import PCLUSTER_DEFAULT_VERSION
+from hpc_platform.domain.limits import PCLUSTER_DEFAULT_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_DIR = Path(os.environ.get("HPC_PCLUSTER_VENV", REPO_ROOT / ".pcluster-venv"))

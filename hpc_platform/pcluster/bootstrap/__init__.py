@@ -3,7 +3,7 @@
 - `efa-check.sh`: EFA queues; fails the node when `fi_info -p efa` finds no EFA provider.
 - `node-tuning.sh`: every compute node; kernel, limits and Lustre client settings.
 - `slurm-metrics-agent.sh`: head node; a systemd timer publishing the Slurm metrics named in
-  `hpc_platform.metrics` to CloudWatch.
+  `hpc_platform.domain.metrics` to CloudWatch.
 """
 
 from __future__ import annotations

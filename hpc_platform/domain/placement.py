@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hpc_platform.catalog import InstanceCatalog, or_join
-from hpc_platform.config.models import QueueConfig, StackConfig
+from hpc_platform.domain.catalog import InstanceCatalog, or_join
+from hpc_platform.domain.config.models import QueueConfig, StackConfig
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,22 @@ Pure functions over `StackConfig` and the instance catalog; the plan report prin
 - EFA coverage: the share of compute-purpose queues' max vCPUs that run with EFA in one AZ with
   a cluster placement group, i.e. where tightly coupled MPI jobs get low-latency networking.
 - Capacity: maximum nodes, vCPUs and Slurm CPUs per queue and in total.
-- Spot share: `hpc_platform.spot`'s definition (Spot-ineligible types left out of the ratio).
+- Spot share: `hpc_platform.domain.spot`'s definition (Spot-ineligible types left out of the ratio).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hpc_platform.catalog import InstanceCatalog
-from hpc_platform.config.models import (
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.models import QueueConfig, StackConfig
+from hpc_platform.domain.limits import (
     LUSTRE_PERSISTENT_2,
     LUSTRE_SCRATCH_2,
     LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
-    QueueConfig,
-    StackConfig,
 )
-from hpc_platform.placement import place_queue
-from hpc_platform.spot import SpotShare, spot_share
+from hpc_platform.domain.placement import place_queue
+from hpc_platform.domain.spot import SpotShare, spot_share
 
 GIB_PER_TIB = 1024
 MB_PER_GB = 1000

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import pulumi
 
-from components.data_repository import DataRepository, DataRepositoryArgs
-from components.efa_network import EfaNetwork, EfaNetworkArgs
-from components.lustre_fs import LustreFs, LustreFsArgs
-from hpc_platform.catalog import default_catalog
-from hpc_platform.config import ConfigError, LoadedConfig, load_pulumi_config
-from hpc_platform.tagging import register_compliance_tags
+from components.data_repository import DataRepository
+from components.efa_network import EfaNetwork
+from components.lustre_fs import LustreFs
+from components.observability import Observability
+from components.parallel_cluster import ParallelCluster
+from hpc_platform.app import wiring
+from hpc_platform.app.tagging import register_compliance_tags
+from hpc_platform.domain.catalog import default_catalog
+from hpc_platform.domain.config import ConfigError
+from hpc_platform.domain.config.loader import LoadedConfig, load_pulumi_config
+from hpc_platform.domain.environments import profile
 
 
 def load_config_or_fail() -> LoadedConfig:
@@ -34,25 +39,23 @@ def program() -> None:
     config = loaded.config
     catalog = default_catalog()
     register_compliance_tags(config.tags)
-    prefix = f"hpc-{config.environment}"
+    prefix = profile(config.environment).name_prefix
 
     # 1. network
-    network = EfaNetwork(f"{prefix}-network", EfaNetworkArgs.from_config(config, catalog))
+    network = EfaNetwork(f"{prefix}-network", wiring.network_args(config, catalog))
     for key, value in network.outputs().items():
         pulumi.export(key, value)
 
     # 2. data: S3 data repository and EFS home, then Lustre (its associations need the bucket)
-    data = DataRepository(f"{prefix}-data", DataRepositoryArgs.from_config(config, network))
-    lustre = LustreFs(f"{prefix}-lustre", LustreFsArgs.from_config(config, network, data))
+    data = DataRepository(f"{prefix}-data", wiring.data_repository_args(config, network))
+    lustre = LustreFs(f"{prefix}-lustre", wiring.lustre_args(config, network, data))
     for key, value in {**data.outputs(), **lustre.outputs()}.items():
         pulumi.export(key, value)
 
     # 3. cluster
-    from components.parallel_cluster import ParallelCluster, ParallelClusterArgs
-
     cluster = ParallelCluster(
         f"{prefix}-cluster",
-        ParallelClusterArgs.from_config(config, network=network, data=data, storage=[lustre, data]),
+        wiring.cluster_args(config, network=network, data=data, lustre=lustre),
     )
     for key, value in cluster.outputs().items():
         pulumi.export(key, value)
@@ -60,11 +63,9 @@ def program() -> None:
     pulumi.export("spot_min_share", config.cluster.spot.min_share)
 
     # 4. observability
-    from components.observability import Observability, ObservabilityArgs
-
     observability = Observability(
         f"{prefix}-observability",
-        ObservabilityArgs.from_config(config, lustre=lustre, data=data, cluster=cluster),
+        wiring.observability_args(config, lustre=lustre, data=data, cluster=cluster),
     )
     for key, value in observability.outputs().items():
         pulumi.export(key, value)

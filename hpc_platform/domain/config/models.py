@@ -16,82 +16,23 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-# ---------------------------------------------------------------------------------------------
-# AWS and ParallelCluster limits. One place: validators, renderer and policies read them here.
-# ---------------------------------------------------------------------------------------------
-PCLUSTER_MAX_QUEUES = 50
-PCLUSTER_MAX_COMPUTE_RESOURCES = 50
-PCLUSTER_CLUSTER_NAME_MAX = 60
-PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING = 40
-PCLUSTER_SLURM_NAME_PATTERN = r"^[a-z][a-z0-9\-]*$"
-PCLUSTER_SLURM_NAME_MAX = 25
-PCLUSTER_CLUSTER_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9-]*$"
-PCLUSTER_DEFAULT_VERSION = "3.16.1"
-IAM_ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
-
-LUSTRE_SCRATCH_2 = "SCRATCH_2"
-LUSTRE_PERSISTENT_2 = "PERSISTENT_2"
-# SCRATCH_2 and PERSISTENT_2 (SSD): 1200 GiB, 2400 GiB, then any multiple of 2400 GiB.
-LUSTRE_CAPACITY_FIRST_STEPS_GIB = (1200, 2400)
-LUSTRE_CAPACITY_INCREMENT_GIB = 2400
-LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB = 200
-LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB = (125, 250, 500, 1000)
-LUSTRE_MAX_BACKUP_RETENTION_DAYS = 90
-
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-CLOUDWATCH_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
-# S3 objects take at most 10 tags (every taggable resource, the bootstrap-script objects included,
-# carries the compliance tags plus a Name).
-S3_OBJECT_MAX_TAGS = 10
-# S3 refuses transitions to STANDARD_IA / ONEZONE_IA before 30 days.
-S3_MIN_DAYS_BEFORE_IA = 30
-
-DEFAULT_INTERFACE_ENDPOINTS = (
-    "ec2",
-    "ssm",
-    "ssmmessages",
-    "ec2messages",
-    "logs",
-    "monitoring",
-    "sts",
-)
-# NIST SP 800-171 asks that CUI be identified; these are the labels this platform accepts.
-DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "cui", "restricted")
-COMPLIANCE_FRAMEWORKS = ("NIST-800-171", "HIPAA", "ITAR", "FedRAMP-Moderate", "none")
-# The cost-allocation tag group budgets filter on.
-RESEARCH_GROUP_TAG = "ResearchGroup"
-# Tag keys every taggable resource carries (values come from `ComplianceConfig`).
-REQUIRED_TAG_KEYS = (
-    "Environment",
-    "Owner",
-    "CostCenter",
+from hpc_platform.domain.environments import Environment
+from hpc_platform.domain.limits import (
+    API_TIMEOUT_DEFAULT_MINUTES,
+    API_TIMEOUT_RANGE_MINUTES,
+    CLOUDWATCH_RETENTION_DAYS,
+    COMPLIANCE_FRAMEWORKS,
+    DATA_CLASSIFICATIONS,
+    DEFAULT_INTERFACE_ENDPOINTS,
+    IAM_ROLE_ARN_PATTERN,
+    LUSTRE_MAX_BACKUP_RETENTION_DAYS,
+    PCLUSTER_CLUSTER_NAME_MAX,
+    PCLUSTER_CLUSTER_NAME_PATTERN,
+    PCLUSTER_DEFAULT_VERSION,
+    PCLUSTER_SLURM_NAME_MAX,
+    PCLUSTER_SLURM_NAME_PATTERN,
     RESEARCH_GROUP_TAG,
-    "DataClassification",
-    "ComplianceFrameworks",
-    "ManagedBy",
+    S3_MIN_DAYS_BEFORE_IA,
 )
 
 SlurmName = Annotated[
@@ -438,18 +379,6 @@ class FairShareConfig(Model):
     """Slurm PriorityDecayHalfLife: how fast past usage is forgotten."""
 
 
-# The Slurm accounting password is written unquoted into slurmdbd's config as
-# `StoragePass=<password>` (ParallelCluster's cookbook appends that line) and is the RDS master
-# password. Characters that break one of them:
-# - Slurm's config parser: whitespace ends the value, `#` starts a comment, `"` quotes, `\` escapes;
-# - the cookbook's update script expands the value unquoted in a shell test, so `*`, `?`, `[`, `]`
-#   are glob patterns there (and `$`, `'` and backticks are kept out of any shell line);
-# - RDS refuses `/`, `@`, `"` and spaces in master passwords.
-SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
-# Special characters a generated password draws from: none of the above.
-SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
-
-
 class AccountingConfig(Model):
     enabled: bool = True
     """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database."""
@@ -503,11 +432,23 @@ class ParallelClusterApiConfig(Model):
     allow_fleet_stop: bool = False
     """Let `pulumi up` stop the compute fleet when an update needs it. Off: such updates fail
     with instructions instead of killing running jobs."""
-    create_timeout_minutes: int = Field(default=60, ge=5, le=360)
+    create_timeout_minutes: int = Field(
+        default=API_TIMEOUT_DEFAULT_MINUTES["create"],
+        ge=API_TIMEOUT_RANGE_MINUTES[0],
+        le=API_TIMEOUT_RANGE_MINUTES[1],
+    )
     """How long `pulumi up` waits for CREATE_COMPLETE."""
-    update_timeout_minutes: int = Field(default=60, ge=5, le=360)
+    update_timeout_minutes: int = Field(
+        default=API_TIMEOUT_DEFAULT_MINUTES["update"],
+        ge=API_TIMEOUT_RANGE_MINUTES[0],
+        le=API_TIMEOUT_RANGE_MINUTES[1],
+    )
     """How long `pulumi up` waits for UPDATE_COMPLETE (and a fleet stop)."""
-    delete_timeout_minutes: int = Field(default=45, ge=5, le=360)
+    delete_timeout_minutes: int = Field(
+        default=API_TIMEOUT_DEFAULT_MINUTES["delete"],
+        ge=API_TIMEOUT_RANGE_MINUTES[0],
+        le=API_TIMEOUT_RANGE_MINUTES[1],
+    )
     """How long `pulumi destroy` waits for the cluster to disappear."""
     retain_on_delete: bool = False
     """Leave the cluster running when the Pulumi resource is deleted."""
@@ -622,7 +563,7 @@ class StackConfig(Model):
 
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
     """AWS region of every resource (`aws:region`, also read by the AWS provider)."""
-    environment: Literal["dev", "staging", "prod"]
+    environment: Environment
     """`dev`, `staging` or `prod`: names resources, sets the Environment tag and the policy enforcement level."""
     network: NetworkConfig
     """VPC, subnet tiers, endpoints and flow logs (EfaNetwork)."""

@@ -18,13 +18,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hpc_platform.catalog import InstanceCatalog, default_catalog
-from hpc_platform.config.errors import ConfigError, Finding, Loc
-from hpc_platform.config.models import (
+from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
+from hpc_platform.domain.config.errors import ConfigError, Finding, Loc
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.config.validators import run_validators
+from hpc_platform.domain.limits import (
     IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_PATTERN,
     PCLUSTER_SLURM_NAME_PATTERN,
-    StackConfig,
 )
 
 NAMESPACE = "hpc"
@@ -88,8 +89,6 @@ def model_input(stack_config: dict[str, Any]) -> dict[str, Any]:
 
 def parse_config(values: dict[str, Any], source: str, catalog: InstanceCatalog | None = None) -> LoadedConfig:
     """Schema first; when the shape is right, the cross-field and catalog validators."""
-    from hpc_platform.config.validators import run_validators
-
     try:
         config = StackConfig.model_validate(values)
     except ValidationError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from hpc_platform.catalog import SNAPSHOT_FORMAT
+from hpc_platform.domain.catalog import SNAPSHOT_FORMAT
 
 # Families an HPC environment uses: EFA compute, memory-optimised, GPU, and small head/debug types.
 HPC_FAMILIES: tuple[str, ...] = (

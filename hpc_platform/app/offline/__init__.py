@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpc_platform.config import LoadedConfig, load_stack_file
-from hpc_platform.config.loader import read_stack_file
-from hpc_platform.offline.engine import Plan, PlannedResource, run_offline
+from hpc_platform.app.offline.engine import Plan, PlannedResource, run_offline
+from hpc_platform.app.program import program
+from hpc_platform.domain.config.loader import LoadedConfig, load_stack_file, read_stack_file
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,6 @@ def stack_name_for(path: Path) -> str:
 
 def plan_stack_file(path: Path) -> StackPlan:
     """Validate the stack file (raising `ConfigError`), then plan it."""
-    from hpc_platform.program import program
-
     loaded = load_stack_file(path)
     plan = run_offline(
         program,

@@ -20,7 +20,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from hpc_platform.offline.mocks import PlanMocks
+from hpc_platform.app.offline.mocks import PlanMocks
 
 PROJECT = "hpc-platform"
 SECRET_PLACEHOLDER = "[secret]"
@@ -195,7 +195,7 @@ def run_offline(
         pulumi_mocks.MockSettings(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-            engine=pulumi_mocks.MockEngine(logging.getLogger("hpc_platform.offline")),
+            engine=pulumi_mocks.MockEngine(logging.getLogger("hpc_platform.app.offline")),
             project=PROJECT,
             stack=stack,
             dry_run=preview,

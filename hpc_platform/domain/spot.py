@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hpc_platform.catalog import InstanceCatalog
-from hpc_platform.config.models import StackConfig
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.models import StackConfig
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hpc_platform.config.models import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2, StackConfig
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
 
 PRICES_PATH = Path(__file__).parent / "catalog" / "prices.json"
 PRICES_FORMAT = 1

@@ -13,10 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hpc_platform.config import LoadedConfig, StackConfig
-from hpc_platform.config.loader import NAMESPACE, model_input, parse_config, read_stack_file
+from hpc_platform.domain.config import StackConfig
+from hpc_platform.domain.config.loader import (
+    NAMESPACE,
+    LoadedConfig,
+    model_input,
+    parse_config,
+    read_stack_file,
+)
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 POLICY_PACK_DIR = PROJECT_DIR / "policy"
 
 

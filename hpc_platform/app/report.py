@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from hpc_platform.offline.engine import Plan, PlannedResource, plain
+from hpc_platform.app.offline.engine import Plan, PlannedResource, plain
+from hpc_platform.domain.catalog import default_catalog
+from hpc_platform.domain.performance import performance_model, render_performance
+from hpc_platform.domain.pricing import estimate_monthly_cost, render_cost
 
 if TYPE_CHECKING:
-    from hpc_platform.config.models import StackConfig
-    from hpc_platform.offline import StackPlan
+    from hpc_platform.app.offline import StackPlan
+    from hpc_platform.domain.config.models import StackConfig
 
 
 # Components in the order the program builds them (`hpc:<area>:<Name>`), so the report reads
@@ -76,10 +79,7 @@ def render_plan(stack_plan: StackPlan) -> str:
 
 
 def _performance_lines(stack_plan: StackPlan) -> list[str]:
-    """The performance model of the stack's config (see `hpc_platform.performance`)."""
-    from hpc_platform.catalog import default_catalog
-    from hpc_platform.performance import performance_model, render_performance
-
+    """The performance model of the stack's config (see `hpc_platform.domain.performance`)."""
     config = stack_plan.loaded.config
     lines = render_performance(performance_model(config, default_catalog()))
     lines.extend(_cost_lines(config))
@@ -87,8 +87,6 @@ def _performance_lines(stack_plan: StackPlan) -> list[str]:
 
 
 def _cost_lines(config: StackConfig) -> list[str]:
-    """A rough monthly cost from the bundled price snapshot (see `hpc_platform.pricing`)."""
-    from hpc_platform.pricing import estimate_monthly_cost, render_cost
-
+    """A rough monthly cost from the bundled price snapshot (see `hpc_platform.domain.pricing`)."""
     budget = config.observability.budget
     return render_cost(estimate_monthly_cost(config), budget.monthly_limit_usd if budget else None)

@@ -11,9 +11,10 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar
 
-from hpc_platform.catalog import InstanceCatalog, or_join
-from hpc_platform.config.errors import Finding, Loc
-from hpc_platform.config.models import (
+from hpc_platform.domain.catalog import InstanceCatalog, or_join
+from hpc_platform.domain.config.errors import Finding, Loc
+from hpc_platform.domain.config.models import SUBNET_TIERS, StackConfig
+from hpc_platform.domain.limits import (
     LUSTRE_CAPACITY_FIRST_STEPS_GIB,
     LUSTRE_CAPACITY_INCREMENT_GIB,
     LUSTRE_PERSISTENT_2,
@@ -23,12 +24,10 @@ from hpc_platform.config.models import (
     PCLUSTER_MAX_COMPUTE_RESOURCES,
     PCLUSTER_MAX_QUEUES,
     S3_OBJECT_MAX_TAGS,
-    SUBNET_TIERS,
-    StackConfig,
 )
-from hpc_platform.performance import throughput_model
-from hpc_platform.placement import queue_placements, unknown_az_problem
-from hpc_platform.spot import spot_share
+from hpc_platform.domain.performance import throughput_model
+from hpc_platform.domain.placement import queue_placements, unknown_az_problem
+from hpc_platform.domain.spot import spot_share
 
 # S3 Intelligent-Tiering archive tiers accept these day ranges (PutBucketIntelligentTieringConfiguration).
 IT_ARCHIVE_ACCESS_DAYS = (90, 730)
