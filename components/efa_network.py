@@ -1,28 +1,39 @@
 """EfaNetwork: the VPC an HPC cluster runs in, built for EFA.
 
-Four subnet tiers per availability zone (public, private, compute, storage) with CIDRs taken
-verbatim from the stack config; NAT per `nat_gateways`; security groups whose rules are separate
-resources; one cluster placement group per EFA queue; VPC endpoints; encrypted VPC flow logs.
+Four subnet tiers per availability zone (public, private, compute, storage) with the CIDRs given;
+NAT per `nat_gateways`; security groups whose rules are separate resources; one cluster placement
+group per queue that asks for one; VPC endpoints; encrypted VPC flow logs.
 
 Built from plain pulumi-aws resources rather than awsx's remote `ec2.Vpc`: every subnet, route
 table and NAT gateway is then a resource of this program, visible to the offline plan and to the
-policy pack (tags, routes), and each EFA queue's subnet is chosen by AZ when the program runs.
+policy pack (tags, routes), and each queue's subnet is chosen by AZ when the program runs.
+
+A library component: its args are plain values and Pulumi inputs, not the stack schema (the
+application's wiring maps a stack file to them). No `from __future__ import annotations` here:
+Pulumi's component analyzer reads these annotations as types, not strings.
 """
 
-from __future__ import annotations
-
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
-from hpc_platform.domain.catalog import InstanceCatalog
-from hpc_platform.domain.config.models import SUBNET_TIERS, NetworkConfig, StackConfig
-from hpc_platform.domain.placement import QueuePlacement, queue_placements
+from hpc_platform.domain.limits import (
+    DEFAULT_ENABLE_FLOW_LOGS,
+    DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT,
+    DEFAULT_FLOW_LOG_RETENTION_DAYS,
+    DEFAULT_FLOW_LOG_TRAFFIC_TYPE,
+    DEFAULT_INTERFACE_ENDPOINTS,
+    DEFAULT_NAT_GATEWAYS,
+    DEFAULT_VPC_CIDR,
+    KMS_DEFAULT_DELETION_WINDOW_DAYS,
+)
+from hpc_platform.domain.network import SUBNET_TIERS, queue_subnet_problems, subnet_count_problem
 
 TYPE_TOKEN = "hpc:network:EfaNetwork"
 
@@ -40,56 +51,89 @@ PRIVATE_TIERS = ("private", "compute", "storage")
 # ---------------------------------------------------------------------------------------------
 # Args
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+class NatGateways(StrEnum):
+    """How the private, compute and storage subnets reach the internet."""
+
+    NONE = "none"
+    """No NAT gateway and no internet gateway: nodes reach AWS only through VPC endpoints."""
+    SINGLE = "single"
+    """One NAT gateway, in the first AZ: cheap; the other AZs lose the internet if that AZ fails."""
+    ONE_PER_AZ = "one_per_az"
+    """One NAT gateway per AZ: survives an AZ outage."""
+
+
+DEFAULT_NAT = NatGateways(DEFAULT_NAT_GATEWAYS)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EfaNetworkArgs:
-    network: NetworkConfig
-    """VPC CIDR, AZs, subnet CIDRs per tier, NAT strategy, endpoints, flow logs, SSH CIDRs."""
+    """The VPC EfaNetwork builds. Per-tier CIDR lists give one block per AZ, in
+    `availability_zones` order."""
+
     region: str
-    """AWS region; VPC endpoint service names and the flow-log key policy are built from it."""
-    queue_placements: Mapping[str, QueuePlacement] = field(default_factory=dict)
-    """Slurm queue → the AZs it runs in (see `hpc_platform.domain.placement`). Omitted: no queue
-    subnets and no placement groups."""
-    efa_queues: frozenset[str] = frozenset()
-    """Queues with EFA: each gets one compute subnet and a cluster placement group."""
+    """AWS region of the VPC; VPC endpoint service names and the flow-log key policy name it."""
+    availability_zones: Sequence[str]
+    """AZs the VPC spans, in order; the head node and storage use the first AZ's subnets."""
+    public_subnet_cidrs: Sequence[str]
+    """Public subnets, one per AZ: NAT gateways and nothing else."""
+    private_subnet_cidrs: Sequence[str]
+    """Private subnets, one per AZ: head node, EFS mount targets, VPC interface endpoints."""
+    compute_subnet_cidrs: Sequence[str]
+    """Compute subnets, one per AZ: compute nodes (one address per node and network interface)."""
+    storage_subnet_cidrs: Sequence[str]
+    """Storage subnets, one per AZ: FSx for Lustre uses the first."""
+    vpc_cidr: pulumi.Input[str] = DEFAULT_VPC_CIDR
+    """The VPC's primary IPv4 block; every subnet CIDR must sit inside it. Omitted: 10.0.0.0/16."""
+    nat_gateways: NatGateways = DEFAULT_NAT
+    """NAT strategy (see `NatGateways`). Omitted: one NAT gateway."""
+    interface_endpoints: Sequence[str] = DEFAULT_INTERFACE_ENDPOINTS
+    """AWS services (`ssm`, `ecr.api`, …) to reach through interface endpoints (private DNS on) in
+    the private subnets. Omitted: what a ParallelCluster node needs without the NAT."""
+    enable_s3_gateway_endpoint: bool = DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT
+    """The free S3 gateway endpoint on the private route tables. Omitted: on."""
+    enable_flow_logs: bool = DEFAULT_ENABLE_FLOW_LOGS
+    """VPC flow logs to a CloudWatch log group encrypted with its own KMS key. Omitted: on."""
+    flow_log_traffic_type: pulumi.Input[str] = DEFAULT_FLOW_LOG_TRAFFIC_TYPE
+    """`ALL`, `ACCEPT` or `REJECT`: which packets the flow log records. Omitted: `ALL`."""
+    flow_log_retention_days: pulumi.Input[int] = DEFAULT_FLOW_LOG_RETENTION_DAYS
+    """Retention of the flow-log group (a value CloudWatch Logs accepts). Omitted: 365 days."""
+    flow_log_key_deletion_window_days: pulumi.Input[int] = KMS_DEFAULT_DELETION_WINDOW_DAYS
+    """Days before the deleted flow-log KMS key is gone (7-30). Omitted: 30."""
+    ssh_ingress_cidrs: Sequence[str] = ()
+    """CIDRs allowed to SSH to the head-node security group, one rule each. Omitted: none (use
+    SSM Session Manager)."""
+    queue_availability_zones: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Queue name → the AZs whose compute subnets it runs in (`queue_subnet_ids`). Omitted: none."""
+    placement_group_queues: Sequence[str] = ()
+    """Queues that get a cluster placement group (EFA queues); each runs in exactly one AZ.
+    Omitted: no placement groups."""
+    tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Tags for every taggable child, under the `Name` (and `Tier`, `Queue`, …) the component sets."""
 
     def __post_init__(self) -> None:
-        azs = self.network.availability_zones
+        # Guards for direct library use; a stack file is checked by the config validators first,
+        # with the same rules (`hpc_platform.domain.network`).
         for tier in SUBNET_TIERS:
-            cidrs = self.network.subnets.tier(tier)
-            if len(cidrs) != len(azs):
-                raise ValueError(
-                    f"hpc:network.subnets.{tier}: has {len(cidrs)} CIDR blocks for {len(azs)} "
-                    f"availability zones; give exactly one block per AZ, in availability_zones order"
-                )
-        for queue, placement in self.queue_placements.items():
-            where = f"hpc:cluster.queues[{queue}]"
-            if not placement.azs:
-                raise ValueError(f"{where}: no availability zone fits: {placement.problem or 'unknown'}")
-            outside = [az for az in placement.azs if az not in azs]
-            if outside:
-                raise ValueError(
-                    f"{where}: placed in {', '.join(outside)}, which the VPC does not span; "
-                    f"add it to hpc:network.availability_zones or pin the queue to one of {', '.join(azs)}"
-                )
-            if queue in self.efa_queues and len(placement.azs) != 1:
-                raise ValueError(
-                    f"{where}: an EFA queue must run in exactly one AZ, not {len(placement.azs)} "
-                    f"({', '.join(placement.azs)}); pin it with availability_zone"
-                )
-        unknown = sorted(self.efa_queues - set(self.queue_placements))
-        if unknown:
+            problem = subnet_count_problem(
+                len(self.subnet_cidrs(tier)), self.availability_zones, "availability_zones"
+            )
+            if problem:
+                raise ValueError(f"EfaNetworkArgs.{tier}_subnet_cidrs: {problem}")
+        problems = queue_subnet_problems(
+            self.availability_zones,
+            self.queue_availability_zones,
+            self.placement_group_queues,
+            "availability_zones",
+        )
+        if problems:
             raise ValueError(
-                f"efa_queues: {', '.join(unknown)} have no placement; pass their QueuePlacement too"
+                "; ".join(f"EfaNetworkArgs.queue_availability_zones[{q}]: {why}" for q, why in problems)
             )
 
-    @classmethod
-    def from_config(cls, config: StackConfig, catalog: InstanceCatalog) -> EfaNetworkArgs:
-        return cls(
-            network=config.network,
-            region=config.region,
-            queue_placements=queue_placements(config, catalog),
-            efa_queues=frozenset(q.name for q in config.cluster.queues if q.enable_efa),
-        )
+    def subnet_cidrs(self, tier: str) -> Sequence[str]:
+        """The CIDR blocks of one tier (`public`, `private`, `compute` or `storage`), in AZ order."""
+        cidrs: Sequence[str] = getattr(self, f"{tier}_subnet_cidrs")
+        return cidrs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,37 +142,53 @@ class EfaNetworkArgs:
 class EfaNetwork(pulumi.ComponentResource):
     """VPC, subnets, NAT, security groups, placement groups, endpoints and flow logs for one cluster.
 
-    Attributes worth knowing: `<tier>_subnet_ids` (AZ order), `queue_subnet_ids`,
-    `head_node_subnet_id`, `storage_subnet_id`, `efa_security_group` (attach to head and compute
-    nodes), `head_node_security_group`, `lustre_security_group`, `efs_security_group`,
-    `placement_group_names`.
+    Attach `efa_security_group_id` to head and compute nodes; `allow_lustre_from` and
+    `allow_efs_from` open the file systems to another security group.
     """
 
     vpc_id: pulumi.Output[str]
+    """The VPC."""
     public_subnet_ids: list[pulumi.Output[str]]
+    """Public subnets, in AZ order."""
     private_subnet_ids: list[pulumi.Output[str]]
+    """Private subnets, in AZ order."""
     compute_subnet_ids: list[pulumi.Output[str]]
+    """Compute subnets, in AZ order."""
     storage_subnet_ids: list[pulumi.Output[str]]
+    """Storage subnets, in AZ order."""
     queue_subnet_ids: dict[str, list[pulumi.Output[str]]]
+    """Queue name → the compute subnets of its AZs."""
     head_node_subnet_id: pulumi.Output[str]
+    """The first private subnet: where the head node runs."""
     storage_subnet_id: pulumi.Output[str]
+    """The first storage subnet: where FSx for Lustre runs."""
+    efa_security_group_id: pulumi.Output[str]
+    """Head and compute nodes: all traffic within the group (EFA), Lustre and EFS clients."""
+    head_node_security_group_id: pulumi.Output[str]
+    """Head node: SSH from `ssh_ingress_cidrs`."""
+    lustre_security_group_id: pulumi.Output[str]
+    """FSx for Lustre file systems."""
+    efs_security_group_id: pulumi.Output[str]
+    """EFS mount targets."""
+    endpoint_security_group_id: pulumi.Output[str]
+    """VPC interface endpoints: HTTPS from the VPC."""
     placement_group_names: dict[str, pulumi.Output[str]]
+    """Queue name → its cluster placement group."""
 
     def __init__(self, name: str, args: EfaNetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self.args = args
-        network = args.network
-        azs = list(network.availability_zones)
+        azs = list(args.availability_zones)
         child = pulumi.ResourceOptions(parent=self)
 
         # --- VPC and subnets -------------------------------------------------------------------
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
-            cidr_block=network.vpc_cidr,
+            cidr_block=args.vpc_cidr,
             enable_dns_support=True,
             enable_dns_hostnames=True,
-            tags={"Name": name},
+            tags=self._tags(name),
             opts=child,
         )
         # Adopt the VPC's default security group and strip its rules: nothing should use it.
@@ -137,7 +197,7 @@ class EfaNetwork(pulumi.ComponentResource):
             vpc_id=self.vpc.id,
             ingress=[],
             egress=[],
-            tags={"Name": f"{name}-default-unused"},
+            tags=self._tags(f"{name}-default-unused"),
             opts=child,
         )
         self.subnets: dict[str, list[aws.ec2.Subnet]] = {
@@ -148,10 +208,10 @@ class EfaNetwork(pulumi.ComponentResource):
                     availability_zone=az,
                     cidr_block=cidr,
                     map_public_ip_on_launch=False,
-                    tags={"Name": f"{name}-{tier}-{az}", "Tier": tier},
+                    tags=self._tags(f"{name}-{tier}-{az}", Tier=tier),
                     opts=child,
                 )
-                for az, cidr in zip(azs, network.subnets.tier(tier), strict=True)
+                for az, cidr in zip(azs, args.subnet_cidrs(tier), strict=True)
             ]
             for tier in SUBNET_TIERS
         }
@@ -161,11 +221,11 @@ class EfaNetwork(pulumi.ComponentResource):
         self.internet_gateway: aws.ec2.InternetGateway | None = None
         self.nat_gateways: dict[str, aws.ec2.NatGateway] = {}
         self.public_route_table = aws.ec2.RouteTable(
-            f"{name}-public-rt", vpc_id=self.vpc.id, tags={"Name": f"{name}-public"}, opts=child
+            f"{name}-public-rt", vpc_id=self.vpc.id, tags=self._tags(f"{name}-public"), opts=child
         )
-        if network.nat_gateways != "none":
+        if args.nat_gateways != NatGateways.NONE:
             self.internet_gateway = aws.ec2.InternetGateway(
-                f"{name}-igw", vpc_id=self.vpc.id, tags={"Name": name}, opts=child
+                f"{name}-igw", vpc_id=self.vpc.id, tags=self._tags(name), opts=child
             )
             aws.ec2.Route(
                 f"{name}-public-default",
@@ -174,17 +234,17 @@ class EfaNetwork(pulumi.ComponentResource):
                 gateway_id=self.internet_gateway.id,
                 opts=child,
             )
-            nat_azs = azs if network.nat_gateways == "one_per_az" else azs[:1]
+            nat_azs = azs if args.nat_gateways == NatGateways.ONE_PER_AZ else azs[:1]
             after_igw = pulumi.ResourceOptions(parent=self, depends_on=[self.internet_gateway])
             for az in nat_azs:
                 eip = aws.ec2.Eip(
-                    f"{name}-nat-eip-{az}", domain="vpc", tags={"Name": f"{name}-nat-{az}"}, opts=after_igw
+                    f"{name}-nat-eip-{az}", domain="vpc", tags=self._tags(f"{name}-nat-{az}"), opts=after_igw
                 )
                 self.nat_gateways[az] = aws.ec2.NatGateway(
                     f"{name}-nat-{az}",
                     allocation_id=eip.id,
                     subnet_id=self.subnets["public"][azs.index(az)].id,
-                    tags={"Name": f"{name}-nat-{az}"},
+                    tags=self._tags(f"{name}-nat-{az}"),
                     opts=after_igw,
                 )
         for az, subnet in zip(azs, self.subnets["public"], strict=True):
@@ -202,7 +262,7 @@ class EfaNetwork(pulumi.ComponentResource):
             table = aws.ec2.RouteTable(
                 f"{name}-private-rt-{az}",
                 vpc_id=self.vpc.id,
-                tags={"Name": f"{name}-private-{az}"},
+                tags=self._tags(f"{name}-private-{az}"),
                 opts=child,
             )
             self.private_route_tables.append(table)
@@ -242,7 +302,7 @@ class EfaNetwork(pulumi.ComponentResource):
             "efa-out-all", efa_id, ALL_PROTOCOLS, cidr=ANYWHERE, what="outbound via NAT and endpoints"
         )
 
-        for cidr in network.ssh_ingress_cidrs:
+        for cidr in args.ssh_ingress_cidrs:
             self._ingress(
                 f"head-node-ssh-{cidr.replace('/', '-')}",
                 self.head_node_security_group.id,
@@ -279,7 +339,7 @@ class EfaNetwork(pulumi.ComponentResource):
             self.endpoint_security_group.id,
             "tcp",
             (HTTPS_PORT, HTTPS_PORT),
-            cidr=network.vpc_cidr,
+            cidr=args.vpc_cidr,
             what="HTTPS from the VPC",
         )
 
@@ -287,31 +347,31 @@ class EfaNetwork(pulumi.ComponentResource):
         compute_ids = {az: subnet.id for az, subnet in zip(azs, self.subnets["compute"], strict=True)}
         self.placement_groups: dict[str, aws.ec2.PlacementGroup] = {}
         self.queue_subnet_ids = {}
-        for queue, placement in args.queue_placements.items():
-            self.queue_subnet_ids[queue] = [compute_ids[az] for az in placement.azs]
-            if queue in args.efa_queues:
-                # A cluster placement group lives in one AZ: one per EFA queue.
+        for queue, queue_azs in args.queue_availability_zones.items():
+            self.queue_subnet_ids[queue] = [compute_ids[az] for az in queue_azs]
+            if queue in args.placement_group_queues:
+                # A cluster placement group lives in one AZ (the guard in the args checks that).
                 self.placement_groups[queue] = aws.ec2.PlacementGroup(
                     f"{name}-pg-{queue}",
                     strategy="cluster",
-                    tags={"Name": f"{name}-{queue}", "Queue": queue, "AvailabilityZone": placement.azs[0]},
+                    tags=self._tags(f"{name}-{queue}", Queue=queue, AvailabilityZone=queue_azs[0]),
                     opts=child,
                 )
         self.placement_group_names = {queue: pg.name for queue, pg in self.placement_groups.items()}
 
         # --- VPC endpoints ---------------------------------------------------------------------
         self.vpc_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
-        if network.enable_s3_gateway_endpoint:
+        if args.enable_s3_gateway_endpoint:
             self.vpc_endpoints["s3"] = aws.ec2.VpcEndpoint(
                 f"{name}-vpce-s3",
                 vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{args.region}.s3",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=[table.id for table in self.private_route_tables],
-                tags={"Name": f"{name}-s3"},
+                tags=self._tags(f"{name}-s3"),
                 opts=child,
             )
-        for service in network.interface_endpoints:
+        for service in args.interface_endpoints:
             self.vpc_endpoints[service] = aws.ec2.VpcEndpoint(
                 f"{name}-vpce-{service}",
                 vpc_id=self.vpc.id,
@@ -320,7 +380,7 @@ class EfaNetwork(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=[subnet.id for subnet in self.subnets["private"]],
                 security_group_ids=[self.endpoint_security_group.id],
-                tags={"Name": f"{name}-{service}"},
+                tags=self._tags(f"{name}-{service}"),
                 opts=child,
             )
 
@@ -328,7 +388,7 @@ class EfaNetwork(pulumi.ComponentResource):
         self.flow_log: aws.ec2.FlowLog | None = None
         self.flow_log_group: aws.cloudwatch.LogGroup | None = None
         self.flow_log_key: aws.kms.Key | None = None
-        if network.flow_logs.enabled:
+        if args.enable_flow_logs:
             self._flow_logs()
 
         # --- outputs ---------------------------------------------------------------------------
@@ -438,6 +498,10 @@ class EfaNetwork(pulumi.ComponentResource):
         }
 
     # --- building blocks -----------------------------------------------------------------------
+    def _tags(self, name: str, **labels: str) -> dict[str, pulumi.Input[str]]:
+        """The caller's tags, then the child's `Name` and labels (those win: names are a contract)."""
+        return {**self.args.tags, "Name": name, **labels}
+
     def _security_group(self, role: str, description: str) -> aws.ec2.SecurityGroup:
         # No inline rules: each rule below is its own resource (and the provider removes AWS's
         # default allow-all egress rule).
@@ -445,7 +509,7 @@ class EfaNetwork(pulumi.ComponentResource):
             f"{self._name}-{role}-sg",
             vpc_id=self.vpc.id,
             description=description,
-            tags={"Name": f"{self._name}-{role}"},
+            tags=self._tags(f"{self._name}-{role}"),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -456,7 +520,7 @@ class EfaNetwork(pulumi.ComponentResource):
         protocol: str,
         ports: tuple[int, int] | None = None,
         *,
-        cidr: str | None = None,
+        cidr: pulumi.Input[str] | None = None,
         source_group: pulumi.Input[str] | None = None,
         what: str,
     ) -> aws.vpc.SecurityGroupIngressRule:
@@ -469,7 +533,7 @@ class EfaNetwork(pulumi.ComponentResource):
             cidr_ipv4=cidr,
             referenced_security_group_id=source_group,
             description=what,
-            tags={"Name": f"{self._name}-{role}"},
+            tags=self._tags(f"{self._name}-{role}"),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -480,7 +544,7 @@ class EfaNetwork(pulumi.ComponentResource):
         protocol: str,
         ports: tuple[int, int] | None = None,
         *,
-        cidr: str | None = None,
+        cidr: pulumi.Input[str] | None = None,
         target_group: pulumi.Input[str] | None = None,
         what: str,
     ) -> aws.vpc.SecurityGroupEgressRule:
@@ -493,13 +557,12 @@ class EfaNetwork(pulumi.ComponentResource):
             cidr_ipv4=cidr,
             referenced_security_group_id=target_group,
             description=what,
-            tags={"Name": f"{self._name}-{role}"},
+            tags=self._tags(f"{self._name}-{role}"),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _flow_logs(self) -> None:
         name = self._name
-        settings = self.args.network.flow_logs
         region = self.args.region
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
@@ -517,17 +580,17 @@ class EfaNetwork(pulumi.ComponentResource):
             f"{name}-flow-logs-key",
             description=f"{name}: VPC flow logs ({log_group_name})",
             enable_key_rotation=True,
-            deletion_window_in_days=30,
+            deletion_window_in_days=self.args.flow_log_key_deletion_window_days,
             policy=key_policy,
-            tags={"Name": f"{name}-flow-logs"},
+            tags=self._tags(f"{name}-flow-logs"),
             opts=child,
         )
         self.flow_log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
             name=log_group_name,
-            retention_in_days=settings.retention_days,
+            retention_in_days=self.args.flow_log_retention_days,
             kms_key_id=self.flow_log_key.arn,
-            tags={"Name": f"{name}-flow-logs"},
+            tags=self._tags(f"{name}-flow-logs"),
             opts=child,
         )
         assume_role = pulumi.Output.all(account, partition.partition).apply(
@@ -554,7 +617,7 @@ class EfaNetwork(pulumi.ComponentResource):
             f"{name}-flow-logs-role",
             assume_role_policy=assume_role,
             description=f"{name}: VPC flow logs delivery to {log_group_name}",
-            tags={"Name": f"{name}-flow-logs"},
+            tags=self._tags(f"{name}-flow-logs"),
             opts=child,
         )
         role_policy = aws.iam.RolePolicy(
@@ -585,11 +648,11 @@ class EfaNetwork(pulumi.ComponentResource):
         self.flow_log = aws.ec2.FlowLog(
             f"{name}-flow-log",
             vpc_id=self.vpc.id,
-            traffic_type=settings.traffic_type,
+            traffic_type=self.args.flow_log_traffic_type,
             log_destination_type="cloud-watch-logs",
             log_destination=self.flow_log_group.arn,
             iam_role_arn=role.arn,
-            tags={"Name": name},
+            tags=self._tags(name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 
@@ -617,4 +680,4 @@ def _flow_log_key_policy(
     )
 
 
-__all__ = ["TYPE_TOKEN", "EfaNetwork", "EfaNetworkArgs"]
+__all__ = ["TYPE_TOKEN", "EfaNetwork", "EfaNetworkArgs", "NatGateways"]

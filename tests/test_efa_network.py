@@ -8,16 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi.provider.experimental.analyzer import Analyzer
 
-from components.efa_network import LUSTRE_PORT_RANGES, TYPE_TOKEN, EfaNetworkArgs
-from hpc_platform.app.offline import StackPlan, plan_stack_file
+from components.efa_network import LUSTRE_PORT_RANGES, TYPE_TOKEN, EfaNetwork, EfaNetworkArgs, NatGateways
+from hpc_platform.app.offline import StackPlan, plan_stack_file, run_offline
 from hpc_platform.app.offline.engine import Plan
 from hpc_platform.app.tagging import is_taggable
 from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config import ConfigError
 from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
-from hpc_platform.domain.placement import QueuePlacement, queue_placements
+from hpc_platform.domain.network import subnet_count_problem
+from hpc_platform.domain.placement import queue_placements
 from tests.support.component_queries import component_queries
 from tests.support.stacks import STACKS, planned
 
@@ -180,8 +184,6 @@ def test_head_node_ssh_only_from_configured_cidrs(stack_config: LoadStack, write
 
 def test_fails_on_ssh_from_anywhere(stack_config: LoadStack, write_stack: WriteStack) -> None:
     """Caught by the config validators before any network resource is declared."""
-    from hpc_platform.domain.config import ConfigError
-
     config = stack_config("dev")
     config["hpc:network"]["ssh_ingress_cidrs"] = ["0.0.0.0/0"]
     with pytest.raises(ConfigError, match=r"ssh_ingress_cidrs\[0\]: 0\.0\.0\.0/0 opens SSH .* use SSM"):
@@ -277,21 +279,128 @@ def test_head_node_and_storage_use_the_first_subnet_of_their_tier(stack: str) ->
     assert plan.outputs["storage_subnet_id"] == named(plan, f"storage-{first_az}").id
 
 
-def test_fails_when_an_efa_queue_spans_several_azs(catalog: InstanceCatalog) -> None:
-    config = planned("dev").loaded.config
-    args = EfaNetworkArgs.from_config(config, catalog)
-    spread = dict(args.queue_placements)
-    spread["compute-od"] = QueuePlacement("compute-od", tuple(config.network.availability_zones))
-    with pytest.raises(ValueError, match=r"queues\[compute-od\]: an EFA queue must run in exactly one AZ"):
-        EfaNetworkArgs(config.network, config.region, spread, args.efa_queues)
+def _direct_args(**overrides: Any) -> EfaNetworkArgs:
+    """Args a library user writes: two AZs, no stack file."""
+    args: dict[str, Any] = {
+        "region": "us-east-2",
+        "availability_zones": ["us-east-2a", "us-east-2b"],
+        "vpc_cidr": "10.8.0.0/16",
+        "public_subnet_cidrs": ["10.8.0.0/24", "10.8.1.0/24"],
+        "private_subnet_cidrs": ["10.8.16.0/20", "10.8.32.0/20"],
+        "compute_subnet_cidrs": ["10.8.64.0/18", "10.8.128.0/18"],
+        "storage_subnet_cidrs": ["10.8.2.0/24", "10.8.3.0/24"],
+        "queue_availability_zones": {"mpi": ["us-east-2b"], "serial": ["us-east-2a", "us-east-2b"]},
+        "placement_group_queues": ["mpi"],
+    }
+    return EfaNetworkArgs(**{**args, **overrides})
+
+
+def test_fails_when_a_placement_group_queue_spans_several_azs() -> None:
+    with pytest.raises(
+        ValueError, match=r"queue_availability_zones\[serial\]: has a cluster placement group"
+    ):
+        _direct_args(placement_group_queues=["mpi", "serial"])
+
+
+def test_fails_when_a_queue_is_placed_outside_the_vpc() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"queue_availability_zones\[mpi\]: placed in us-east-2c, which the VPC does not span",
+    ):
+        _direct_args(queue_availability_zones={"mpi": ["us-east-2c"]})
+
+
+def test_fails_when_a_placement_group_queue_has_no_azs() -> None:
+    with pytest.raises(
+        ValueError, match=r"queue_availability_zones\[mpi\]: has a cluster placement group but no"
+    ):
+        _direct_args(queue_availability_zones={})
 
 
 def test_fails_when_a_tier_lacks_a_cidr_for_an_az() -> None:
-    config = planned("staging").loaded.config
-    subnets = config.network.subnets.model_copy(update={"storage": config.network.subnets.storage[:2]})
-    network = config.network.model_copy(update={"subnets": subnets})
-    with pytest.raises(ValueError, match=r"subnets\.storage: has 2 CIDR blocks for 3 availability zones"):
-        EfaNetworkArgs(network, config.region)
+    """The guard says what the config validator says: both call `subnet_count_problem`."""
+    azs = ["us-east-2a", "us-east-2b"]
+    with pytest.raises(ValueError) as raised:
+        _direct_args(storage_subnet_cidrs=["10.8.2.0/24"])
+    assert str(raised.value) == (
+        "EfaNetworkArgs.storage_subnet_cidrs: has 1 CIDR blocks for 2 availability zones; "
+        "give one block per AZ, in availability_zones order"
+    )
+    assert str(raised.value).endswith(str(subnet_count_problem(1, azs, "availability_zones")))
+
+
+def test_fails_in_the_stack_file_when_a_tier_lacks_a_cidr_for_an_az(
+    stack_config: LoadStack, write_stack: WriteStack
+) -> None:
+    config = stack_config("staging")
+    config["hpc:network"]["subnets"]["storage"] = config["hpc:network"]["subnets"]["storage"][:2]
+    with pytest.raises(
+        ConfigError,
+        match=r"hpc:network\.subnets\.storage: has 2 CIDR blocks for 3 availability zones; give one "
+        r"block per AZ, in hpc:network\.availability_zones order",
+    ):
+        plan_stack_file(write_stack(config, "Pulumi.short.yaml"))
+
+
+# --- the component as a library ------------------------------------------------------------------
+def test_the_component_analyzer_reads_efa_network() -> None:
+    """Pulumi's component provider host can describe EfaNetwork to other languages."""
+    result = Analyzer("hpc").analyze([EfaNetwork])
+    definition = result["component_definitions"]["EfaNetwork"]
+    assert {"availabilityZones", "publicSubnetCidrs", "natGateways", "placementGroupQueues", "tags"} <= set(
+        definition.inputs
+    )
+    assert {"vpcId", "queueSubnetIds", "placementGroupNames", "efaSecurityGroupId"} <= set(definition.outputs)
+    nat = result["type_definitions"]["NatGateways"]
+    assert [member.value for member in nat.enum or []] == [mode.value for mode in NatGateways]
+
+
+def _plan_direct(args: EfaNetworkArgs) -> Plan:
+    def program() -> None:
+        network = EfaNetwork("lib", args)
+        for key, value in network.outputs().items():
+            pulumi.export(key, value)
+
+    return run_offline(program, stack="unit", config={}, region=args.region)
+
+
+def test_builds_from_its_args_alone() -> None:
+    args = _direct_args(
+        nat_gateways=NatGateways.NONE,
+        interface_endpoints=["ssm"],
+        flow_log_retention_days=30,
+        flow_log_key_deletion_window_days=7,
+        tags={"Team": "hpc"},
+    )
+    plan = _plan_direct(args)
+    (network,) = plan.of_type(TYPE_TOKEN)
+    subtree = plan.descendants_of(network.urn)
+
+    taggable = [r for r in subtree if r.custom and is_taggable(r.type)]
+    assert len(taggable) > 40
+    team = {r.name: (r.inputs.get("tags") or {}).get("Team") for r in taggable}
+    assert team == {r.name: "hpc" for r in taggable}
+    assert all((r.inputs.get("tags") or {}).get("Name") for r in taggable)
+
+    kinds = Counter(r.type for r in subtree)
+    assert kinds["aws:ec2/natGateway:NatGateway"] == kinds["aws:ec2/internetGateway:InternetGateway"] == 0
+    assert kinds[SUBNET] == 8
+    assert kinds[ENDPOINT] == 2  # ssm + the S3 gateway
+
+    (group,) = [r for r in subtree if r.type == PLACEMENT_GROUP]
+    assert (group.name, group.inputs["tags"]["AvailabilityZone"]) == ("lib-pg-mpi", "us-east-2b")
+    (key,) = [r for r in subtree if r.type == "aws:kms/key:Key"]
+    assert key.inputs["deletionWindowInDays"] == 7
+    (log_group,) = [r for r in subtree if r.type == "aws:cloudwatch/logGroup:LogGroup"]
+    assert log_group.inputs["retentionInDays"] == 30
+
+    outputs = plan.outputs
+    compute = {az: plan.by_name(f"lib-compute-{az}").id for az in args.availability_zones}
+    assert outputs["queue_subnet_ids"] == {
+        "mpi": [compute["us-east-2b"]],
+        "serial": [compute["us-east-2a"], compute["us-east-2b"]],
+    }
+    assert outputs["placement_group_names"] == {"mpi": group.id}
 
 
 # --- endpoints and flow logs -------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """AWS and ParallelCluster limits and the platform's defaults: one place.
 
 The config models, the validators and their messages, the renderer, the provider and the policy
-pack read these; nothing restates them. Plain values only: this module imports nothing.
+pack read these; nothing restates them. Plain values only: this module imports nothing but typing.
 """
+
+from typing import Final
 
 PCLUSTER_MAX_QUEUES = 50
 PCLUSTER_MAX_COMPUTE_RESOURCES = 50
@@ -54,6 +56,15 @@ S3_OBJECT_MAX_TAGS = 10
 # S3 refuses transitions to STANDARD_IA / ONEZONE_IA before 30 days.
 S3_MIN_DAYS_BEFORE_IA = 30
 
+# Network defaults: the stack schema's `hpc:network` keys and EfaNetwork's args.
+DEFAULT_VPC_CIDR = "10.0.0.0/16"
+DEFAULT_NAT_GATEWAYS: Final = "single"
+DEFAULT_FLOW_LOG_TRAFFIC_TYPE: Final = "ALL"
+DEFAULT_FLOW_LOG_RETENTION_DAYS = 365
+DEFAULT_ENABLE_FLOW_LOGS = True
+DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT = True
+# A deleted customer KMS key is gone after this many days (AWS's default; it allows 7-30).
+KMS_DEFAULT_DELETION_WINDOW_DAYS = 30
 DEFAULT_INTERFACE_ENDPOINTS = (
     "ec2",
     "ssm",

@@ -23,7 +23,13 @@ from hpc_platform.domain.limits import (
     CLOUDWATCH_RETENTION_DAYS,
     COMPLIANCE_FRAMEWORKS,
     DATA_CLASSIFICATIONS,
+    DEFAULT_ENABLE_FLOW_LOGS,
+    DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT,
+    DEFAULT_FLOW_LOG_RETENTION_DAYS,
+    DEFAULT_FLOW_LOG_TRAFFIC_TYPE,
     DEFAULT_INTERFACE_ENDPOINTS,
+    DEFAULT_NAT_GATEWAYS,
+    DEFAULT_VPC_CIDR,
     IAM_ROLE_ARN_PATTERN,
     LUSTRE_MAX_BACKUP_RETENTION_DAYS,
     PCLUSTER_CLUSTER_NAME_MAX,
@@ -34,6 +40,9 @@ from hpc_platform.domain.limits import (
     RESEARCH_GROUP_TAG,
     S3_MIN_DAYS_BEFORE_IA,
 )
+
+# Re-exported: the tiers live with the network rules on plain values.
+from hpc_platform.domain.network import SUBNET_TIERS as SUBNET_TIERS
 
 SlurmName = Annotated[
     str,
@@ -91,15 +100,12 @@ class SubnetTiers(Model):
         return list(getattr(self, name))
 
 
-SUBNET_TIERS = ("public", "private", "compute", "storage")
-
-
 class FlowLogsConfig(Model):
-    enabled: bool = True
+    enabled: bool = DEFAULT_ENABLE_FLOW_LOGS
     """VPC flow logs to a KMS-encrypted CloudWatch log group. NIST 800-171 3.3.1 wants them on."""
-    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = DEFAULT_FLOW_LOG_TRAFFIC_TYPE
     """Which packets to log."""
-    retention_days: int = 365
+    retention_days: int = DEFAULT_FLOW_LOG_RETENTION_DAYS
     """Log group retention; must be a value CloudWatch accepts."""
 
     @field_validator("retention_days")
@@ -116,18 +122,18 @@ def _cloudwatch_retention(value: int) -> int:
 
 
 class NetworkConfig(Model):
-    vpc_cidr: Cidr = "10.0.0.0/16"
+    vpc_cidr: Cidr = DEFAULT_VPC_CIDR
     """The VPC's primary IPv4 block; every subnet must sit inside it."""
     availability_zones: list[AzName] = Field(min_length=1, max_length=6)
     """AZs the VPC spans, in order; each must be an AZ of the region as the instance catalog lists
     it. EFA queues are placed in the first AZ that offers their types."""
     subnets: SubnetTiers
     """Subnet CIDR blocks per tier, one per AZ."""
-    nat_gateways: Literal["none", "single", "one_per_az"] = "single"
+    nat_gateways: Literal["none", "single", "one_per_az"] = DEFAULT_NAT_GATEWAYS
     """`single` is cheap (dev); `one_per_az` survives an AZ outage (prod)."""
     interface_endpoints: list[str] = Field(default_factory=lambda: list(DEFAULT_INTERFACE_ENDPOINTS))
     """Interface endpoints (private DNS on) so nodes reach AWS APIs without the NAT."""
-    enable_s3_gateway_endpoint: bool = True
+    enable_s3_gateway_endpoint: bool = DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT
     """Free S3 gateway endpoint: FSx data repository and bootstrap traffic stay off the NAT."""
     flow_logs: FlowLogsConfig = FlowLogsConfig()
     """VPC flow logs; on by default."""

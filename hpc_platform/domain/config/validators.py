@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from hpc_platform.domain.catalog import InstanceCatalog, or_join
 from hpc_platform.domain.config.errors import Finding, Loc
-from hpc_platform.domain.config.models import SUBNET_TIERS, StackConfig
+from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.limits import (
     LUSTRE_CAPACITY_FIRST_STEPS_GIB,
     LUSTRE_CAPACITY_INCREMENT_GIB,
@@ -25,6 +25,7 @@ from hpc_platform.domain.limits import (
     PCLUSTER_MAX_QUEUES,
     S3_OBJECT_MAX_TAGS,
 )
+from hpc_platform.domain.network import SUBNET_TIERS, subnet_count_problem
 from hpc_platform.domain.performance import throughput_model
 from hpc_platform.domain.placement import queue_placements, unknown_az_problem
 from hpc_platform.domain.spot import spot_share
@@ -55,12 +56,11 @@ class SubnetLayoutValidator(Validator):
         seen: list[tuple[ipaddress.IPv4Network, str]] = []
         for tier in SUBNET_TIERS:
             cidrs = network.subnets.tier(tier)
-            if len(cidrs) != len(network.availability_zones):
-                yield Finding(
-                    ("network", "subnets", tier),
-                    f"has {len(cidrs)} CIDR blocks for {len(network.availability_zones)} availability "
-                    "zones; give one block per AZ, in hpc:network.availability_zones order",
-                )
+            count_problem = subnet_count_problem(
+                len(cidrs), network.availability_zones, "hpc:network.availability_zones"
+            )
+            if count_problem:
+                yield Finding(("network", "subnets", tier), count_problem)
             for index, text in enumerate(cidrs):
                 subnet = ipaddress.IPv4Network(text)
                 loc = ("network", "subnets", tier, index)
