@@ -1,7 +1,7 @@
 """Stack configuration schema.
 
 Field-level rules (types, ranges, literals, patterns) live here, on the fields. Rules that need
-several fields or the instance catalog are named validators in `validators.py`, run after this
+several fields or the instance catalog are named validators in `validators/`, run after this
 schema has parsed: the same split as ParallelCluster's schema → config → validators.
 
 Every default below is the value used when the key is omitted from the stack file; each field's

@@ -11,7 +11,7 @@ from hpc_platform.domain.rules import reserved_tag_keys, reserved_tag_problem
 
 
 class TagCountValidator(Validator):
-    """Every taggable resource gets the compliance tags; S3 objects accept only 10 tags."""
+    """Every taggable resource gets the compliance tags; S3 objects accept only `S3_OBJECT_MAX_TAGS`."""
 
     name = "tag-count"
 
