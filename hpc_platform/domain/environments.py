@@ -51,7 +51,11 @@ class EnvironmentProfile:
     def __post_init__(self) -> None:
         for field, value, (low, high) in (
             ("kms_deletion_window_days", self.kms_deletion_window_days, KMS_DELETION_WINDOW_RANGE_DAYS),
-            ("secret_recovery_window_days", self.secret_recovery_window_days, SECRET_RECOVERY_WINDOW_RANGE_DAYS),
+            (
+                "secret_recovery_window_days",
+                self.secret_recovery_window_days,
+                SECRET_RECOVERY_WINDOW_RANGE_DAYS,
+            ),
         ):
             if not low <= value <= high:
                 raise ValueError(f"{self.name}: {field} is {value}; AWS accepts {low} to {high} days")

@@ -43,6 +43,7 @@ def cluster_name_problem(name: str, *, accounting: bool) -> str | None:
         )
     return None
 
+
 IAM_ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
 # ParallelCluster reserves tag keys with this prefix for its own tags.
 PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
