@@ -470,7 +470,7 @@ def test_marker_tag_is_added_when_the_config_lacks_it() -> None:
 @pytest.mark.parametrize(
     ("overrides", "prop", "fragment"),
     [
-        ({"cluster_name": "1bad"}, "cluster_name", "must start with a letter"),
+        ({"cluster_name": "1bad"}, "cluster_name", "start with a letter"),
         ({"cluster_name": "a" * 61}, "cluster_name", "at most 60"),
         ({"cluster_name": "bad_name"}, "cluster_name", "letters, digits and hyphens"),
         ({"region": "Ohio"}, "region", "not an AWS region"),

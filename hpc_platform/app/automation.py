@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hpc_platform.domain.config import StackConfig
+from hpc_platform.domain.config.keys import stack_key
 from hpc_platform.domain.config.loader import (
-    NAMESPACE,
     LoadedConfig,
     model_input,
     parse_config,
@@ -32,8 +32,7 @@ def pulumi_config_map(config: StackConfig) -> dict[str, str]:
     values: dict[str, str] = {}
     dumped = config.model_dump(mode="json", exclude_defaults=False)
     for name, value in dumped.items():
-        key = "aws:region" if name == "region" else f"{NAMESPACE}:{name}"
-        values[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        values[stack_key(name)] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return values
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from hpc_platform.domain.limits import KMS_DELETION_WINDOW_RANGE_DAYS, SECRET_RECOVERY_WINDOW_RANGE_DAYS
+
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
 EnforcementLevel = Literal["advisory", "mandatory"]
@@ -26,9 +28,11 @@ class EnvironmentProfile:
     final_backups: bool
     """Final backup of persistent Lustre and final snapshot of the accounting database on delete."""
     kms_deletion_window_days: int
-    """Waiting period before a deleted customer KMS key is gone (AWS allows 7–30)."""
+    """Waiting period before a deleted customer KMS key is gone (within AWS's
+    `KMS_DELETION_WINDOW_RANGE_DAYS`). Every component that creates a KMS key uses it."""
     secret_recovery_window_days: int
-    """Waiting period before a deleted Secrets Manager secret is gone (AWS allows 7–30)."""
+    """Waiting period before a deleted Secrets Manager secret is gone (within AWS's
+    `SECRET_RECOVERY_WINDOW_RANGE_DAYS`)."""
     database_backup_retention_days: int
     """Automated backups of the accounting database."""
     database_deletion_protection: bool
@@ -43,6 +47,18 @@ class EnvironmentProfile:
     """Alarms must reach someone: the stack must list notification e-mails."""
     requires_persistent_customer_key: bool
     """Persistent Lustre must use a customer-managed KMS key (the policy pack rejects it otherwise)."""
+
+    def __post_init__(self) -> None:
+        for field, value, (low, high) in (
+            ("kms_deletion_window_days", self.kms_deletion_window_days, KMS_DELETION_WINDOW_RANGE_DAYS),
+            (
+                "secret_recovery_window_days",
+                self.secret_recovery_window_days,
+                SECRET_RECOVERY_WINDOW_RANGE_DAYS,
+            ),
+        ):
+            if not low <= value <= high:
+                raise ValueError(f"{self.name}: {field} is {value}; AWS accepts {low} to {high} days")
 
 
 PROFILES: dict[Environment, EnvironmentProfile] = {

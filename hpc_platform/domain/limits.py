@@ -1,20 +1,58 @@
 """AWS and ParallelCluster limits and the platform's defaults: one place.
 
 The config models, the validators and their messages, the renderer, the provider and the policy
-pack read these; nothing restates them. Plain values only: this module imports nothing but typing.
+pack read these; nothing restates them. Plain values, and the few rules that are nothing but those
+values (the cluster-name rule), so that every caller words them the same way: this module imports
+only the standard library.
 """
 
+import re
 from typing import Final
 
 PCLUSTER_MAX_QUEUES = 50
 PCLUSTER_MAX_COMPUTE_RESOURCES = 50
-PCLUSTER_CLUSTER_NAME_MAX = 60
-PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING = 40
 PCLUSTER_SLURM_NAME_PATTERN = r"^[a-z][a-z0-9\-]*$"
 PCLUSTER_SLURM_NAME_MAX = 25
-PCLUSTER_CLUSTER_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9-]*$"
+PCLUSTER_SLURM_NAME_RULE = "start with a lowercase letter, then lowercase letters, digits and '-' only"
 PCLUSTER_DEFAULT_VERSION = "3.16.1"
+
+# The cluster name, as ParallelCluster 3.16.1's `ClusterNameValidator` checks it
+# (`^([a-zA-Z][a-zA-Z0-9-]{0,N-1})$`): one character is enough; 60 at most, 40 with Slurm
+# accounting (slurmdbd names its database after the cluster).
+PCLUSTER_CLUSTER_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9-]*$"
+PCLUSTER_CLUSTER_NAME_MAX = 60
+PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING = 40
+PCLUSTER_CLUSTER_NAME_RULE = "start with a letter and use only letters, digits and hyphens"
+
+
+def cluster_name_max(accounting: bool) -> int:
+    """Longest cluster name ParallelCluster accepts, with or without Slurm accounting."""
+    return PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING if accounting else PCLUSTER_CLUSTER_NAME_MAX
+
+
+def cluster_name_problem(name: str, *, accounting: bool) -> str | None:
+    """What is wrong with a cluster name (None: nothing). The config validator, the schema's
+    pattern message and the ParallelCluster provider all word it this way."""
+    if not re.fullmatch(PCLUSTER_CLUSTER_NAME_PATTERN, name):
+        return f"{name!r} is not a valid cluster name; {PCLUSTER_CLUSTER_NAME_RULE}"
+    limit = cluster_name_max(accounting)
+    if len(name) > limit:
+        why = " with Slurm accounting" if accounting else ""
+        return (
+            f"{name!r} has {len(name)} characters; ParallelCluster allows at most {limit}{why}; "
+            "choose a shorter name"
+        )
+    return None
+
+
 IAM_ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+# ParallelCluster reserves tag keys with this prefix for its own tags.
+PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
+
+# A VPC's (and a subnet's) IPv4 block: /16 to /28. AWS reserves the first four and the last
+# address of every subnet.
+VPC_PREFIX_LENGTHS = (16, 28)
+SUBNET_RESERVED_ADDRESSES = 5
 
 LUSTRE_SCRATCH_2 = "SCRATCH_2"
 LUSTRE_PERSISTENT_2 = "PERSISTENT_2"
@@ -55,6 +93,23 @@ CLOUDWATCH_RETENTION_DAYS = (
 S3_OBJECT_MAX_TAGS = 10
 # S3 refuses transitions to STANDARD_IA / ONEZONE_IA before 30 days.
 S3_MIN_DAYS_BEFORE_IA = 30
+# S3 Intelligent-Tiering archive tiers accept these day ranges (PutBucketIntelligentTieringConfiguration).
+IT_ARCHIVE_ACCESS_DAYS = (90, 730)
+IT_DEEP_ARCHIVE_ACCESS_DAYS = (180, 730)
+
+# KMS keys and Secrets Manager secrets wait this many days after deletion (both APIs: 7 to 30).
+KMS_DELETION_WINDOW_RANGE_DAYS = (7, 30)
+SECRET_RECOVERY_WINDOW_RANGE_DAYS = (7, 30)
+
+# AWS Budgets: at most 10 notifications per budget; the platform spends one on the forecast alert.
+BUDGET_MAX_NOTIFICATIONS = 10
+BUDGET_FORECAST_NOTIFICATIONS = 1
+BUDGET_MAX_ALERT_THRESHOLDS = BUDGET_MAX_NOTIFICATIONS - BUDGET_FORECAST_NOTIFICATIONS
+# A budget notification threshold is a percentage of the limit, above 0 and at most this.
+BUDGET_THRESHOLD_PERCENT_MAX = 1000
+
+# Target share of Spot-eligible max vCPUs on Spot when a stack sets none.
+SPOT_MIN_SHARE_DEFAULT = 0.70
 
 # Network defaults: the stack schema's `hpc:network` keys and EfaNetwork's args.
 DEFAULT_VPC_CIDR = "10.0.0.0/16"

@@ -2,9 +2,8 @@
 
 Pure functions over `StackConfig` and the instance catalog; the plan report prints them.
 
-- Lustre baseline throughput: capacity in TiB × MB/s per TiB for each enabled file system
-  (SCRATCH_2: 200 MB/s/TiB; PERSISTENT_2: the configured tier), summed and set beside
-  `storage.target_aggregate_throughput_gbps` (GB/s, 1 GB = 1000 MB, as FSx quotes MB/s).
+- Lustre baseline throughput: `hpc_platform.domain.lustre`'s (capacity in TiB × MB/s per TiB for
+  each enabled file system), summed and set beside `storage.target_aggregate_throughput_gbps`.
 - EFA coverage: the share of compute-purpose queues' max vCPUs that run with EFA in one AZ with
   a cluster placement group, i.e. where tightly coupled MPI jobs get low-latency networking.
 - Capacity: maximum nodes, vCPUs and Slurm CPUs per queue and in total.
@@ -17,91 +16,32 @@ from dataclasses import dataclass
 
 from hpc_platform.domain.catalog import InstanceCatalog
 from hpc_platform.domain.config.models import QueueConfig, StackConfig
-from hpc_platform.domain.limits import (
-    LUSTRE_PERSISTENT_2,
-    LUSTRE_SCRATCH_2,
-    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
+from hpc_platform.domain.lustre import (
+    GIB_PER_TIB,
+    MB_PER_GB,
+    LustreBaseline,
+    ThroughputModel,
+    lustre_baseline_mbps,
+    lustre_throughput_model,
 )
-from hpc_platform.domain.placement import place_queue
+from hpc_platform.domain.placement import place_queue, resource_uses_efa
 from hpc_platform.domain.spot import SpotShare, spot_share
 
-GIB_PER_TIB = 1024
-MB_PER_GB = 1000
 MPI_PURPOSE = "compute"
 """Queues of this purpose are the MPI queues EFA coverage is measured over."""
 
 
 # ---------------------------------------------------------------------------------------------
-# Lustre throughput
+# Lustre throughput (`hpc_platform.domain.lustre`)
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LustreBaseline:
-    role: str
-    """`scratch` or `persistent`."""
-    deployment_type: str
-    capacity_gib: int
-    throughput_mbps_per_tib: float
-
-    @property
-    def capacity_tib(self) -> float:
-        return self.capacity_gib / GIB_PER_TIB
-
-    @property
-    def baseline_mbps(self) -> float:
-        return self.capacity_tib * self.throughput_mbps_per_tib
-
-
-def lustre_baseline_mbps(capacity_gib: int, throughput_mbps_per_tib: float) -> float:
-    """`1200 GiB × 200 MB/s/TiB` → 1.171875 TiB × 200 = 234.375 MB/s."""
-    return capacity_gib / GIB_PER_TIB * throughput_mbps_per_tib
-
-
-@dataclass(frozen=True)
-class ThroughputModel:
-    file_systems: tuple[LustreBaseline, ...]
-    target_gbps: float | None
-
-    @property
-    def aggregate_mbps(self) -> float:
-        return sum(fs.baseline_mbps for fs in self.file_systems)
-
-    @property
-    def aggregate_gbps(self) -> float:
-        return self.aggregate_mbps / MB_PER_GB
-
-    @property
-    def meets_target(self) -> bool | None:
-        """None when no target is configured."""
-        return None if self.target_gbps is None else self.aggregate_gbps >= self.target_gbps
-
-    @property
-    def target_ratio(self) -> float | None:
-        """Aggregate baseline over target (≥ 1: the target is met)."""
-        return None if not self.target_gbps else self.aggregate_gbps / self.target_gbps
-
-
 def throughput_model(config: StackConfig) -> ThroughputModel:
     storage = config.storage
-    file_systems: list[LustreBaseline] = []
-    if storage.scratch.enabled:
-        file_systems.append(
-            LustreBaseline(
-                "scratch",
-                LUSTRE_SCRATCH_2,
-                storage.scratch.capacity_gib,
-                LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
-            )
-        )
-    if storage.persistent.enabled:
-        file_systems.append(
-            LustreBaseline(
-                "persistent",
-                LUSTRE_PERSISTENT_2,
-                storage.persistent.capacity_gib,
-                storage.persistent.throughput_mbps_per_tib,
-            )
-        )
-    return ThroughputModel(tuple(file_systems), storage.target_aggregate_throughput_gbps)
+    return lustre_throughput_model(
+        scratch_capacity_gib=storage.scratch.capacity_gib if storage.scratch.enabled else None,
+        persistent_capacity_gib=storage.persistent.capacity_gib if storage.persistent.enabled else None,
+        persistent_throughput_mbps_per_tib=storage.persistent.throughput_mbps_per_tib,
+        target_gbps=storage.target_aggregate_throughput_gbps,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +69,7 @@ class QueueCapacity:
 def queue_capacity(queue: QueueConfig, config: StackConfig, catalog: InstanceCatalog) -> QueueCapacity:
     placement = place_queue(queue, config, catalog)
     # The network builds a cluster placement group for every EFA queue, and EFA queues run in one AZ.
-    placed_for_mpi = queue.enable_efa and len(placement.azs) == 1
+    placed_for_mpi = placement.efa and len(placement.azs) == 1
     nodes = vcpus = slurm_cpus = efa_vcpus = 0
     types: list[str] = []
     for resource in queue.compute_resources:
@@ -142,8 +82,7 @@ def queue_capacity(queue: QueueConfig, config: StackConfig, catalog: InstanceCat
         vcpus += resource_vcpus
         per_node = spec.default_cores if resource.disable_hyperthreading else spec.vcpus
         slurm_cpus += per_node * resource.max_count
-        efa_on = queue.enable_efa if resource.enable_efa is None else resource.enable_efa
-        if efa_on and spec.efa_supported and placed_for_mpi:
+        if resource_uses_efa(queue, resource) and spec.efa_supported and placed_for_mpi:
             efa_vcpus += resource_vcpus
     return QueueCapacity(
         queue=queue.name,
@@ -275,6 +214,8 @@ def render_performance(model: PerformanceModel) -> list[str]:
 
 
 __all__ = [
+    "GIB_PER_TIB",
+    "MB_PER_GB",
     "EfaCoverage",
     "LustreBaseline",
     "PerformanceModel",

@@ -36,9 +36,8 @@ from pulumi.runtime.rpc import UNKNOWN as _UNKNOWN
 from hpc_platform.domain.config.models import ParallelClusterApiConfig
 from hpc_platform.domain.limits import (
     IAM_ROLE_ARN_PATTERN,
-    PCLUSTER_CLUSTER_NAME_MAX,
-    PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
-    PCLUSTER_CLUSTER_NAME_PATTERN,
+    PCLUSTER_CLUSTER_NAME_RULE,
+    cluster_name_problem,
 )
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.api_access import role_session_name
@@ -97,7 +96,6 @@ INPUT_KEYS: tuple[str, ...] = (
 REPLACE_ON: tuple[str, ...] = ("cluster_name", "region", "parallelcluster_version")
 """Inputs whose change means a new cluster (ParallelCluster cannot rename, move or upgrade one)."""
 
-CLUSTER_NAME_RE = re.compile(PCLUSTER_CLUSTER_NAME_PATTERN)
 # What the stack config defaults to when a resource's inputs leave a timeout out.
 _DEFAULT_MINUTES = {
     key: float(ParallelClusterApiConfig.model_fields[key].default)
@@ -915,26 +913,14 @@ def validate_inputs(props: Mapping[str, Any]) -> list[tuple[str, str]]:
     name = props.get("cluster_name")
     config = props.get("cluster_config")
     if not _has_unknowns(name):
-        limit = PCLUSTER_CLUSTER_NAME_MAX
-        if isinstance(config, dict) and not _has_unknowns(config) and _has_accounting(config):
-            limit = PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING
-        if not isinstance(name, str) or not CLUSTER_NAME_RE.match(name):
-            out.append(
-                (
-                    "cluster_name",
-                    f"cluster name {name!r} is invalid: it must start with a letter and contain only "
-                    "letters, digits and hyphens (at least 2 characters); rename the cluster",
-                )
-            )
-        elif len(name) > limit:
-            why = " with Slurm accounting" if limit == PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING else ""
-            out.append(
-                (
-                    "cluster_name",
-                    f"cluster name {name!r} has {len(name)} characters; ParallelCluster allows at most "
-                    f"{limit}{why}; choose a shorter name",
-                )
-            )
+        accounting = isinstance(config, dict) and not _has_unknowns(config) and _has_accounting(config)
+        problem = (
+            cluster_name_problem(name, accounting=accounting)
+            if isinstance(name, str)
+            else f"{name!r} is not a valid cluster name; {PCLUSTER_CLUSTER_NAME_RULE}"
+        )
+        if problem is not None:
+            out.append(("cluster_name", problem))
     region = props.get("region")
     if not _has_unknowns(region) and (not isinstance(region, str) or not REGION_RE.match(region)):
         out.append(("region", f"region {region!r} is not an AWS region name (like us-east-2)"))

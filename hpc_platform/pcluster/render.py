@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from hpc_platform.domain.config.models import ClusterConfig, NetworkConfig, QueueConfig, StackConfig
 from hpc_platform.domain.limits import RESEARCH_GROUP_TAG
+from hpc_platform.domain.placement import exclusive_allocation, uses_efa
 from hpc_platform.pcluster import STACK_MARKER_TAG
 
 # CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).
@@ -241,9 +242,7 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
                 "MinCount": resource.min_count,
                 "MaxCount": resource.max_count,
                 "DisableSimultaneousMultithreading": resource.disable_hyperthreading,
-                "Efa": {
-                    "Enabled": resource.enable_efa if resource.enable_efa is not None else queue.enable_efa
-                },
+                "Efa": {"Enabled": uses_efa(queue.enable_efa, resource.enable_efa)},
             }
             for resource in queue.compute_resources
         ],
@@ -255,9 +254,7 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
             }
         },
         "Iam": {"InstanceProfile": refs.compute_instance_profile_arn},
-        "JobExclusiveAllocation": (
-            queue.job_exclusive_allocation if queue.job_exclusive_allocation is not None else queue.enable_efa
-        ),
+        "JobExclusiveAllocation": exclusive_allocation(queue.enable_efa, queue.job_exclusive_allocation),
     }
     scripts = [*(refs.efa_compute_scripts if queue.enable_efa else ()), *refs.compute_scripts]
     if scripts:

@@ -61,7 +61,7 @@ def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> N
     stack = next((r for r in args.resources if r.resource_type == STACK_TYPE), None)
     for cluster in clusters(args.resources):
         share = spot_share_of(compute_resources(cluster.props.get("cluster_config")), catalog())
-        if share.eligible_vcpus and share.share + 1e-9 < minimum:
+        if share.below(minimum):
             report_violation(
                 f"cluster {short(cluster.urn)} puts {share.share:.0%} of its Spot-eligible max vCPUs on "
                 f"Spot ({share.spot_vcpus} of {share.eligible_vcpus}); the minimum is {minimum:.0%}. "

@@ -1,5 +1,6 @@
-"""Stack configuration: the schema (`models`), its limits (`limits`), the cross-field validators
-(`validators`) and loading from stack files or the Pulumi engine (`loader`).
+"""Stack configuration: the schema (`models`, its limits in `hpc_platform.domain.limits`), the
+cross-field validators (`validators`, one module per domain), where each field lives in a stack
+file (`keys`) and loading from stack files or the Pulumi engine (`loader`).
 
 This package's own namespace holds only the schema and the error type, so that the derivations the
 validators use (placement, Spot share, performance) can import the schema without loading the

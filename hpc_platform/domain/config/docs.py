@@ -13,9 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from hpc_platform.domain.config.keys import stack_key
 from hpc_platform.domain.config.models import StackConfig
-
-_ROOT_KEYS = {"region": "aws:region"}
 
 
 def _type_name(annotation: Any) -> str:
@@ -89,7 +88,7 @@ def render_config_reference() -> str:
             lines += [" ".join(model.__doc__.split()), ""]
         lines += ["| key | type | default | description |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
-            key = _ROOT_KEYS.get(name, f"hpc:{name}") if model is StackConfig else name
+            key = stack_key(name) if model is StackConfig else name
             description = " ".join((field.description or "").split()).replace("|", "\\|")
             lines.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
         lines.append("")

@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from hpc_platform.domain.config.keys import stack_key
+
 Level = Literal["ERROR", "WARNING", "INFO"]
 Loc = tuple[str | int, ...]
-
-# Fields of the root model that live outside the `hpc` namespace in the stack file.
-_ROOT_KEYS = {"region": "aws:region"}
 
 
 def key_path(loc: Loc) -> str:
@@ -20,7 +19,7 @@ def key_path(loc: Loc) -> str:
     if not loc:
         return "hpc"
     head, *rest = loc
-    text = _ROOT_KEYS.get(str(head), f"hpc:{head}")
+    text = stack_key(str(head))
     for part in rest:
         if isinstance(part, int):
             text += f"[{part}]"

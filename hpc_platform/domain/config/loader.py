@@ -20,26 +20,25 @@ from pydantic import BaseModel, ValidationError
 
 from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
 from hpc_platform.domain.config.errors import ConfigError, Finding, Loc
+from hpc_platform.domain.config.keys import NAMESPACE, field_of, split_key, stack_key
 from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.config.validators import run_validators
 from hpc_platform.domain.limits import (
     IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_PATTERN,
+    PCLUSTER_CLUSTER_NAME_RULE,
     PCLUSTER_SLURM_NAME_PATTERN,
+    PCLUSTER_SLURM_NAME_RULE,
 )
-
-NAMESPACE = "hpc"
 
 # Human wording for the schema's regular expressions.
 PATTERN_DESCRIPTIONS = {
-    PCLUSTER_SLURM_NAME_PATTERN: "is not a valid ParallelCluster queue/compute-resource name: start "
-    "with a lowercase letter, then lowercase letters, digits and '-' only",
-    PCLUSTER_CLUSTER_NAME_PATTERN: "is not a valid cluster name: start with a letter, then letters, "
-    "digits and '-' only",
+    PCLUSTER_SLURM_NAME_PATTERN: "is not a valid ParallelCluster queue/compute-resource name: "
+    f"{PCLUSTER_SLURM_NAME_RULE}",
+    PCLUSTER_CLUSTER_NAME_PATTERN: f"is not a valid cluster name; {PCLUSTER_CLUSTER_NAME_RULE}",
     IAM_ROLE_ARN_PATTERN: "is not an IAM role ARN; use the API stack's ParallelClusterApiUserRole "
     "output (arn:aws:iam::<account>:role/PCAPIUserRole-…)",
 }
-_REGION_KEY = "aws:region"
 
 
 @dataclass(frozen=True)
@@ -80,10 +79,9 @@ def model_input(stack_config: dict[str, Any]) -> dict[str, Any]:
     """`{'hpc:network': …, 'aws:region': …}` → `{'network': …, 'region': …}`."""
     values: dict[str, Any] = {}
     for key, value in stack_config.items():
-        if key == _REGION_KEY:
-            values["region"] = value
-        elif key.startswith(f"{NAMESPACE}:"):
-            values[key.split(":", 1)[1]] = value
+        field = field_of(key)
+        if field is not None:
+            values[field] = value
     return values
 
 
@@ -108,17 +106,13 @@ def load_pulumi_config(catalog: InstanceCatalog | None = None) -> LoadedConfig:
     """Inside a Pulumi program: the same parse, from the engine's config for this stack."""
     import pulumi
 
-    hpc = pulumi.Config(NAMESPACE)
     values: dict[str, Any] = {}
-    for name in StackConfig.model_fields:
-        if name == "region":
-            region = pulumi.Config("aws").get("region")
-            if region is not None:
-                values["region"] = region
-            continue
-        raw = hpc.get(name)
+    for field in StackConfig.model_fields:
+        namespace, name = split_key(stack_key(field))
+        raw = pulumi.Config(namespace).get(name)
         if raw is not None:
-            values[name] = _json_or_text(raw)
+            # Our keys hold objects, which the engine hands over as JSON; another package's are text.
+            values[field] = _json_or_text(raw) if namespace == NAMESPACE else raw
     return parse_config(values, f"Pulumi.{pulumi.get_stack()}.yaml", catalog)
 
 

@@ -1,7 +1,7 @@
 """Stack configuration schema.
 
 Field-level rules (types, ranges, literals, patterns) live here, on the fields. Rules that need
-several fields or the instance catalog are named validators in `validators.py`, run after this
+several fields or the instance catalog are named validators in `validators/`, run after this
 schema has parsed: the same split as ParallelCluster's schema → config → validators.
 
 Every default below is the value used when the key is omitted from the stack file; each field's
@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from hpc_platform.domain.catalog import or_join
 from hpc_platform.domain.environments import Environment
 from hpc_platform.domain.limits import (
     API_TIMEOUT_DEFAULT_MINUTES,
@@ -31,14 +32,28 @@ from hpc_platform.domain.limits import (
     DEFAULT_NAT_GATEWAYS,
     DEFAULT_VPC_CIDR,
     IAM_ROLE_ARN_PATTERN,
+    IT_ARCHIVE_ACCESS_DAYS,
+    IT_DEEP_ARCHIVE_ACCESS_DAYS,
+    LUSTRE_CAPACITY_FIRST_STEPS_GIB,
+    LUSTRE_CAPACITY_INCREMENT_GIB,
     LUSTRE_MAX_BACKUP_RETENTION_DAYS,
+    LUSTRE_PERSISTENT_2,
+    LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
+    LUSTRE_SCRATCH_2,
+    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
     PCLUSTER_CLUSTER_NAME_MAX,
+    PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_CLUSTER_NAME_PATTERN,
     PCLUSTER_DEFAULT_VERSION,
+    PCLUSTER_MAX_COMPUTE_RESOURCES,
+    PCLUSTER_MAX_QUEUES,
     PCLUSTER_SLURM_NAME_MAX,
     PCLUSTER_SLURM_NAME_PATTERN,
     RESEARCH_GROUP_TAG,
     S3_MIN_DAYS_BEFORE_IA,
+    SLURMDBD_PASSWORD_FORBIDDEN,
+    SPOT_MIN_SHARE_DEFAULT,
+    VPC_PREFIX_LENGTHS,
 )
 
 # Re-exported: the tiers live with the network rules on plain values.
@@ -72,6 +87,13 @@ def _network(value: object) -> object:
 
 
 Cidr = Annotated[str, Field(min_length=9, max_length=18)]
+
+# Descriptions that quote a limit are built from `hpc_platform.domain.limits`, never restated.
+_LUSTRE_SIZES = (
+    f"{', '.join(str(v) for v in LUSTRE_CAPACITY_FIRST_STEPS_GIB)}, then multiples of "
+    f"{LUSTRE_CAPACITY_INCREMENT_GIB} GiB"
+)
+_SLURM_NAME = f"lowercase letters, digits and '-', ≤ {PCLUSTER_SLURM_NAME_MAX} characters"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,8 +169,9 @@ class NetworkConfig(Model):
     def _vpc_cidr(cls, value: str) -> str:
         _network(value)
         prefix = ipaddress.IPv4Network(value).prefixlen
-        if not 16 <= prefix <= 28:
-            raise ValueError(f"a VPC CIDR block must be between /16 and /28, not /{prefix}")
+        low, high = VPC_PREFIX_LENGTHS
+        if not low <= prefix <= high:
+            raise ValueError(f"a VPC CIDR block must be between /{low} and /{high}, not /{prefix}")
         return value
 
     @field_validator("ssh_ingress_cidrs")
@@ -177,8 +200,12 @@ class ScratchLustreConfig(Model):
     """Create the scratch file system."""
     enable_customer_kms_key: bool = False
     """Must stay false: SCRATCH_2 is always encrypted with an AWS-owned key."""
-    capacity_gib: int = Field(default=1200, gt=0)
-    """SCRATCH_2 size: 1200, 2400, then multiples of 2400 GiB. Baseline 200 MB/s per TiB."""
+    capacity_gib: int = Field(
+        default=1200,
+        gt=0,
+        description=f"{LUSTRE_SCRATCH_2} size: {_LUSTRE_SIZES}. Baseline "
+        f"{LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB} MB/s per TiB.",
+    )
     data_compression: Literal["LZ4", "NONE"] = "LZ4"
     """LZ4 usually raises effective throughput and capacity for HPC data."""
     import_path: S3Prefix | None = None
@@ -215,10 +242,12 @@ class DataRepositoryAssociationConfig(Model):
 class PersistentLustreConfig(Model):
     enabled: bool = True
     """Create the persistent file system."""
-    capacity_gib: int = Field(default=1200, gt=0)
-    """PERSISTENT_2 size: 1200, 2400, then multiples of 2400 GiB."""
-    throughput_mbps_per_tib: int = 250
-    """Baseline throughput per TiB of storage: 125, 250, 500 or 1000 MB/s/TiB."""
+    capacity_gib: int = Field(default=1200, gt=0, description=f"{LUSTRE_PERSISTENT_2} size: {_LUSTRE_SIZES}.")
+    throughput_mbps_per_tib: int = Field(
+        default=250,
+        description="Baseline throughput per TiB of storage: "
+        f"{or_join([str(v) for v in LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB])} MB/s/TiB.",
+    )
     data_compression: Literal["LZ4", "NONE"] = "LZ4"
     """LZ4 usually raises effective throughput and capacity for HPC data."""
     enable_customer_kms_key: bool = True
@@ -236,12 +265,23 @@ class LifecycleConfig(Model):
 
     enable_intelligent_tiering: bool = True
     """Objects move into INTELLIGENT_TIERING on day 0 and its archive tiers, instead of fixed days."""
-    warm_after_days: int | None = Field(default=None, ge=S3_MIN_DAYS_BEFORE_IA)
-    """Days to STANDARD_IA (≥ 30). Only used without intelligent tiering."""
-    cold_after_days: int | None = Field(default=90, ge=1)
-    """Days to GLACIER_IR (with intelligent tiering: to its Archive Access tier, ≥ 90)."""
-    archive_after_days: int | None = Field(default=365, ge=1)
-    """Days to DEEP_ARCHIVE (with intelligent tiering: Deep Archive Access tier, ≥ 180)."""
+    warm_after_days: int | None = Field(
+        default=None,
+        ge=S3_MIN_DAYS_BEFORE_IA,
+        description=f"Days to STANDARD_IA (≥ {S3_MIN_DAYS_BEFORE_IA}). Only used without intelligent tiering.",
+    )
+    cold_after_days: int | None = Field(
+        default=90,
+        ge=1,
+        description="Days to GLACIER_IR (with intelligent tiering: to its Archive Access tier, "
+        f"≥ {IT_ARCHIVE_ACCESS_DAYS[0]}).",
+    )
+    archive_after_days: int | None = Field(
+        default=365,
+        ge=1,
+        description="Days to DEEP_ARCHIVE (with intelligent tiering: Deep Archive Access tier, "
+        f"≥ {IT_DEEP_ARCHIVE_ACCESS_DAYS[0]}).",
+    )
     archive_prefix: S3Prefix = "archive/"
     """Only objects under this prefix go to the archive tiers (Intelligent-Tiering Archive / Deep
     Archive Access, or DEEP_ARCHIVE): FSx for Lustre cannot read archived objects until they are
@@ -302,8 +342,7 @@ class StorageConfig(Model):
 # Cluster
 # ---------------------------------------------------------------------------------------------
 class ComputeResourceConfig(Model):
-    name: SlurmName
-    """Compute resource name: lowercase letters, digits and '-', ≤ 25 characters, unique in the queue."""
+    name: SlurmName = Field(description=f"Compute resource name: {_SLURM_NAME}, unique in the queue.")
     instance_type: InstanceTypeName
     """EC2 instance type; checked against the instance catalog (existence, EFA, Spot, AZ offering)."""
     min_count: int = Field(default=0, ge=0)
@@ -331,8 +370,7 @@ QueuePurpose = Literal["compute", "memory", "gpu", "debug"]
 
 
 class QueueConfig(Model):
-    name: SlurmName
-    """Slurm partition name: lowercase letters, digits and '-', ≤ 25 characters, not `default`."""
+    name: SlurmName = Field(description=f"Slurm partition name: {_SLURM_NAME}, not `default`.")
     purpose: QueuePurpose = "compute"
     """What the queue is for; `gpu` queues must use GPU instance types."""
     capacity_type: Literal["ONDEMAND", "SPOT"] = "ONDEMAND"
@@ -385,6 +423,12 @@ class FairShareConfig(Model):
     """Slurm PriorityDecayHalfLife: how fast past usage is forgotten."""
 
 
+def _forbidden_characters() -> str:
+    """`SLURMDBD_PASSWORD_FORBIDDEN` apart from whitespace, as Markdown code."""
+    shown = sorted(c for c in SLURMDBD_PASSWORD_FORBIDDEN if not c.isspace())
+    return or_join(["`` ` ``" if c == "`" else f"`{c}`" for c in shown])
+
+
 class AccountingConfig(Model):
     enabled: bool = True
     """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database."""
@@ -393,12 +437,13 @@ class AccountingConfig(Model):
     max_capacity_acu: float = Field(default=2, ge=1, le=256)
     """Aurora Serverless v2 maximum capacity (ACUs)."""
     existing_password_secret_arn: str | None = Field(
-        default=None, pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$",
+        description="Use an existing Secrets Manager secret (its plain string value) for the password; "
+        "omitted: one is generated. The value is written unquoted into slurmdbd's config and is the RDS "
+        f"master password, so it must not contain whitespace or {_forbidden_characters()} (the plan "
+        "cannot read it to check).",
     )
-    """Use an existing Secrets Manager secret (its plain string value) for the password; omitted:
-    one is generated. The value is written unquoted into slurmdbd's config and is the RDS master
-    password, so it must not contain whitespace, `#`, `"`, `'`, `\\`, `/`, `@`, `*`, `?`, `[`,
-    `]`, `$` or `` ` `` (the plan cannot read it to check)."""
 
 
 class SlurmConfig(Model):
@@ -415,7 +460,7 @@ class SlurmConfig(Model):
 
 
 class SpotConfig(Model):
-    min_share: float = Field(default=0.70, ge=0, le=1)
+    min_share: float = Field(default=SPOT_MIN_SHARE_DEFAULT, ge=0, le=1)
     """Target share of Spot-eligible max vCPUs that runs on Spot. Instance types AWS does not
     sell as Spot (hpc6a, hpc7a) are left out of the ratio."""
 
@@ -463,8 +508,10 @@ class ParallelClusterApiConfig(Model):
 class ClusterConfig(Model):
     name: Annotated[
         str, StringConstraints(pattern=PCLUSTER_CLUSTER_NAME_PATTERN, max_length=PCLUSTER_CLUSTER_NAME_MAX)
-    ]
-    """ParallelCluster cluster name (≤ 60 characters, ≤ 40 with Slurm accounting). Changing it replaces the cluster."""
+    ] = Field(
+        description=f"ParallelCluster cluster name (≤ {PCLUSTER_CLUSTER_NAME_MAX} characters, "
+        f"≤ {PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING} with Slurm accounting). Changing it replaces the cluster."
+    )
     parallelcluster_version: Annotated[str, StringConstraints(pattern=r"^3\.\d+\.\d+$")] = (
         PCLUSTER_DEFAULT_VERSION
     )
@@ -479,8 +526,11 @@ class ClusterConfig(Model):
     """The Spot share target."""
     max_total_nodes: int = Field(default=1000, ge=1)
     """Upper bound on the sum of every compute resource's max_count (a cost and quota guard)."""
-    queues: list[QueueConfig] = Field(min_length=1)
-    """Slurm queues (≤ 50; ≤ 50 compute resources in all)."""
+    queues: list[QueueConfig] = Field(
+        min_length=1,
+        description=f"Slurm queues (≤ {PCLUSTER_MAX_QUEUES}; ≤ {PCLUSTER_MAX_COMPUTE_RESOURCES} compute "
+        "resources in all).",
+    )
     api: ParallelClusterApiConfig = ParallelClusterApiConfig()
     """How the ParallelCluster API is reached and how the provider drives it."""
 

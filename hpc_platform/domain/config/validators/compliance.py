@@ -1,0 +1,43 @@
+"""Compliance rules: the tags every taggable resource carries."""
+
+from collections.abc import Iterator
+
+from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.config.errors import Finding
+from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.config.validators.base import Validator
+from hpc_platform.domain.limits import S3_OBJECT_MAX_TAGS
+from hpc_platform.domain.rules import reserved_tag_keys, reserved_tag_problem
+
+
+class TagCountValidator(Validator):
+    """Every taggable resource gets the compliance tags; S3 objects accept only `S3_OBJECT_MAX_TAGS`."""
+
+    name = "tag-count"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        # The compliance tags, plus the Name tag components set on their resources.
+        count = len(config.tags) + ("Name" not in config.tags)
+        if count > S3_OBJECT_MAX_TAGS:
+            yield Finding(
+                ("compliance", "extra_tags"),
+                f"resources would carry {count} tags but S3 objects (the bootstrap scripts) accept at "
+                f"most {S3_OBJECT_MAX_TAGS}; drop {count - S3_OBJECT_MAX_TAGS} extra tag(s)",
+            )
+
+
+class ReservedTagKeyValidator(Validator):
+    """ParallelCluster refuses a cluster config whose tags use its reserved prefix, and the cluster
+    carries the compliance tags."""
+
+    name = "reserved-tag-key"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        for key in reserved_tag_keys(config.compliance.extra_tags):
+            yield Finding(("compliance", "extra_tags", key), reserved_tag_problem(key))
+
+
+VALIDATORS: tuple[Validator, ...] = (
+    TagCountValidator(),
+    ReservedTagKeyValidator(),
+)
