@@ -36,13 +36,13 @@ import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.observability_dashboard import dashboard_body
+from hpc_platform.domain.budgets import alert_thresholds_problem
 from hpc_platform.domain.limits import (
     ALARM_FSX_FREE_CAPACITY_PERCENT_DEFAULT,
     ALARM_HEAD_NODE_CPU_PERCENT_DEFAULT,
     ALARM_QUEUE_PENDING_JOBS_DEFAULT,
     ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT,
     BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT,
-    BUDGET_MAX_NOTIFICATIONS,
     LUSTRE_CAPACITY_INCREMENT_GIB,
     LUSTRE_SCRATCH_2,
     OBSERVABILITY_LOG_RETENTION_DAYS_DEFAULT,
@@ -133,12 +133,9 @@ class ObservabilityArgs:
 
     def __post_init__(self) -> None:
         # Guards for direct library use; a stack's values are checked by the config validators.
-        if len(self.budget_alert_thresholds_percent) + 1 > BUDGET_MAX_NOTIFICATIONS:
-            raise ValueError(
-                f"budget_alert_thresholds_percent: {len(self.budget_alert_thresholds_percent)} "
-                f"thresholds; AWS Budgets allows {BUDGET_MAX_NOTIFICATIONS} notifications per budget "
-                f"and one is the forecast alert, so list at most {BUDGET_MAX_NOTIFICATIONS - 1}"
-            )
+        problem = alert_thresholds_problem(len(self.budget_alert_thresholds_percent))
+        if problem is not None:
+            raise ValueError(f"budget_alert_thresholds_percent: {problem}")
         for provider in self.grafana_authentication_providers:
             if provider not in GRAFANA_AUTHENTICATION_PROVIDERS:
                 raise ValueError(

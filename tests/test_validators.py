@@ -299,6 +299,11 @@ CASES: list[tuple[str, Mutation, str]] = [
     ),
     (
         "prod",
+        _set("hpc:observability.budget.alert_thresholds_percent", [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]),
+        "Pulumi.prod.yaml: hpc:observability.budget.alert_thresholds_percent: 10 thresholds; AWS Budgets allows 10 notifications per budget and one is the forecast alert, so list at most 9",
+    ),
+    (
+        "prod",
         _set("hpc:observability.notification_emails", []),
         "Pulumi.prod.yaml: hpc:observability.notification_emails: warning: prod has nobody to notify; alarms will only show in the console",
     ),

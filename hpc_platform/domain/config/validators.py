@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import ClassVar
 
+from hpc_platform.domain.budgets import alert_thresholds_problem
 from hpc_platform.domain.catalog import InstanceCatalog, or_join
 from hpc_platform.domain.config.errors import Finding, Loc
 from hpc_platform.domain.config.models import SUBNET_TIERS, StackConfig
@@ -612,6 +613,9 @@ class ObservabilityValidator(Validator):
     def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
         budget = config.observability.budget
         if budget is not None:
+            problem = alert_thresholds_problem(len(budget.alert_thresholds_percent))
+            if problem is not None:
+                yield Finding(("observability", "budget", "alert_thresholds_percent"), problem)
             for index, threshold in enumerate(budget.alert_thresholds_percent):
                 if not 0 < threshold <= 1000:
                     yield Finding(
