@@ -2,10 +2,14 @@
 
 One KMS key (rotation on) encrypts an SNS alerts topic, the log groups this component owns and
 the Managed Prometheus workspace. Alarms (Lustre free capacity, head node status and CPU, Slurm
-queue depth, Spot interruption rate) and AWS Budgets (the stack's monthly limit, one per research
-group) publish to the topic; the topic fans out to the configured e-mail addresses. A CloudWatch
-dashboard shows the same signals; Managed Prometheus and Managed Grafana come when config enables
-them.
+queue depth, Spot interruption rate) and AWS Budgets (a monthly limit, one per research group)
+publish to the topic; the topic fans out to the given e-mail addresses. A CloudWatch dashboard
+(`components.observability_dashboard`) shows the same signals; Managed Prometheus and Managed
+Grafana come when enabled.
+
+The component is a library: its args are plain values and Pulumi inputs (ids, names, thresholds),
+never the stack config. What exists elsewhere (the Lustre file systems, the EFS home, the head
+node, the cluster's queues) is handed over as ids by whoever composes the stack.
 
 Spot interruptions are counted from EventBridge (`EC2 Spot Instance Interruption Warning`), not
 from the head node's agent: the warning arrives two minutes before the node goes, it does not
@@ -19,161 +23,131 @@ Log groups the cluster writes (ParallelCluster's `/aws/parallelcluster/...`) and
 belong to their components; this one owns only the Spot-event and Prometheus log groups.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Pulumi's component analyzer reads these annotations as
+# live types to build the package schema.
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
-from hpc_platform.domain.config.models import ObservabilityConfig, StackConfig
+from components.observability_dashboard import dashboard_body
 from hpc_platform.domain.limits import (
+    ALARM_FSX_FREE_CAPACITY_PERCENT_DEFAULT,
+    ALARM_HEAD_NODE_CPU_PERCENT_DEFAULT,
+    ALARM_QUEUE_PENDING_JOBS_DEFAULT,
+    ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT,
+    BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT,
     LUSTRE_CAPACITY_INCREMENT_GIB,
-    LUSTRE_PERSISTENT_2,
     LUSTRE_SCRATCH_2,
+    OBSERVABILITY_LOG_RETENTION_DAYS_DEFAULT,
     RESEARCH_GROUP_TAG,
 )
-from hpc_platform.domain.metrics import (
-    SLURM_ALLOCATED_NODES,
-    SLURM_DOWN_NODES,
-    SLURM_IDLE_NODES,
-    SLURM_NAMESPACE,
-    SLURM_PENDING_JOBS,
-    SPOT_INTERRUPTIONS,
-)
+from hpc_platform.domain.metrics import SLURM_NAMESPACE, SLURM_PENDING_JOBS
+from hpc_platform.domain.rules import budget_alert_thresholds_problem
 
 TYPE_TOKEN = "hpc:observability:Observability"
 
-BUDGET_MAX_NOTIFICATIONS = 10
-"""AWS Budgets: at most 10 notifications per budget (one is the 100 % forecast alert)."""
+GRAFANA_AUTHENTICATION_PROVIDERS = ("AWS_SSO", "SAML")
 GRAFANA_DATA_SOURCES = ("CLOUDWATCH", "PROMETHEUS")
 SPOT_INTERRUPTION_EVENT = {
     "source": ["aws.ec2"],
     "detail-type": ["EC2 Spot Instance Interruption Warning"],
 }
 GIB = 1024**3
-# CloudWatch billing metrics exist only in us-east-1.
-BILLING_REGION = "us-east-1"
-
-
-# ---------------------------------------------------------------------------------------------
-# What Observability reads from the other components (structural: any object with these works)
-# ---------------------------------------------------------------------------------------------
-class LustreFsLike(Protocol):
-    @property
-    def scratch_file_system_id(self) -> pulumi.Output[str] | None: ...
-    @property
-    def persistent_file_system_id(self) -> pulumi.Output[str] | None: ...
-
-
-class DataRepositoryLike(Protocol):
-    @property
-    def efs_file_system_id(self) -> pulumi.Output[str] | None: ...
-
-
-class ClusterLike(Protocol):
-    @property
-    def cluster_name(self) -> pulumi.Output[str]: ...
-    @property
-    def head_node_instance_id(self) -> pulumi.Output[str | None]: ...
 
 
 # ---------------------------------------------------------------------------------------------
 # Args
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MonitoredLustre:
-    """One Lustre file system to chart and alarm on."""
+    """One FSx for Lustre file system to chart and alarm on."""
 
-    role: str
-    """`scratch` or `persistent`: used in child and alarm names."""
+    name: str
+    """Short name, e.g. `scratch` or `persistent`: part of the alarm's child and physical names."""
     file_system_id: pulumi.Input[str]
+    """The file system's id (`fs-...`)."""
     capacity_gib: int
-    """Provisioned capacity; the free-capacity alarm is a share of it."""
+    """Provisioned storage capacity: the free-capacity alarm is a share of it."""
     deployment_type: str = LUSTRE_SCRATCH_2
+    """FSx deployment type, named in the alarm text. Omitted: SCRATCH_2."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ObservabilityArgs:
-    resource_prefix: str
-    """Prefix of physical names (alarms, topic, dashboard, budgets), e.g. `hpc-prod`."""
-    region: str
-    settings: ObservabilityConfig
-    """E-mails, alarm thresholds, budget, Prometheus/Grafana switches, log retention."""
+    """What Observability watches and whom it tells. Only `cluster_name` is required."""
+
     cluster_name: pulumi.Input[str]
     """Slurm cluster name: the `ClusterName` dimension of the head node's custom metrics."""
+    region: pulumi.Input[str] | None = None
+    """Region of the alarms and dashboard widgets. Omitted: the AWS provider's region."""
+    resource_prefix: str | None = None
+    """Prefix of physical names (alarms, topic, dashboard, budgets, log groups, workspaces), e.g.
+    `hpc-prod`. Omitted: the component's name."""
     queue_names: Sequence[str] = ()
-    """Slurm queues: one pending-jobs alarm and dashboard line each."""
-    lustre: Sequence[MonitoredLustre] = ()
+    """Slurm queues: one pending-jobs alarm and dashboard line each. Omitted: none."""
+    head_node_instance_id: pulumi.Input[str | None] | None = None
+    """Head node instance. Omitted (no cluster yet): no head node alarms or charts."""
+    lustre_file_systems: Sequence[MonitoredLustre] = ()
     """Lustre file systems: one free-capacity alarm and throughput chart each. Omitted: none."""
     efs_file_system_id: pulumi.Input[str] | None = None
-    """EFS home file system for the dashboard. Omitted: no EFS widget."""
-    head_node_instance_id: pulumi.Input[str | None] | None = None
-    """Head node instance; omitted (cluster not declared yet): no head node alarms or charts."""
+    """EFS file system (home directories) for the dashboard. Omitted: no EFS charts."""
+    notification_emails: Sequence[str] = ()
+    """Alarm and budget notifications go to these addresses (each must confirm the SNS
+    subscription). Omitted: nobody is e-mailed; alarms show in the console only."""
+    fsx_free_capacity_percent: float = ALARM_FSX_FREE_CAPACITY_PERCENT_DEFAULT
+    """Alarm when a Lustre file system has less than this share free."""
+    queue_pending_jobs: int = ALARM_QUEUE_PENDING_JOBS_DEFAULT
+    """Alarm when a queue has more pending jobs than this for 15 minutes."""
+    head_node_cpu_percent: float = ALARM_HEAD_NODE_CPU_PERCENT_DEFAULT
+    """Alarm when the head node's CPU stays above this for 15 minutes."""
+    spot_interruptions_per_hour: int = ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT
+    """Alarm when this many Spot interruption warnings arrive in an hour."""
+    monthly_budget_usd: float | None = None
+    """AWS Budget on the account's monthly cost. Omitted: no monthly budget."""
+    research_group_budgets_usd: Mapping[str, float] = field(default_factory=dict)
+    """Monthly budgets filtered on the research-group cost-allocation tag (group → USD).
+    Omitted: none."""
+    budget_alert_thresholds_percent: Sequence[float] = BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT
+    """Every budget notifies at these percentages of actual spend, and when the month's forecast
+    exceeds 100 %. At most one fewer than AWS Budgets' notifications per budget."""
+    research_group_tag_key: str = RESEARCH_GROUP_TAG
+    """Cost-allocation tag the research-group budgets filter on."""
+    log_retention_days: int = OBSERVABILITY_LOG_RETENTION_DAYS_DEFAULT
+    """Retention of this component's log groups; a value CloudWatch Logs accepts."""
+    enable_managed_prometheus: bool = False
+    """Create an Amazon Managed Service for Prometheus workspace."""
+    enable_managed_grafana: bool = False
+    """Create an Amazon Managed Grafana workspace (reads CloudWatch and Prometheus)."""
     grafana_authentication_providers: Sequence[str] = ("AWS_SSO",)
     """Managed Grafana sign-in: `AWS_SSO` (IAM Identity Center must be enabled) or `SAML`."""
+    kms_deletion_window_days: int | None = None
+    """Days before the deleted observability key is gone (7–30). Omitted: AWS's default (30)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every taggable child (each also gets a `Name`). Omitted: only the `Name`."""
 
     def __post_init__(self) -> None:
-        budget = self.settings.budget
-        if budget is not None and len(budget.alert_thresholds_percent) + 1 > BUDGET_MAX_NOTIFICATIONS:
-            raise ValueError(
-                f"hpc:observability.budget.alert_thresholds_percent: {len(budget.alert_thresholds_percent)} "
-                f"thresholds; AWS Budgets allows {BUDGET_MAX_NOTIFICATIONS} notifications per budget and one "
-                f"is the forecast alert, so list at most {BUDGET_MAX_NOTIFICATIONS - 1}"
-            )
+        # Guards for direct library use; a stack's values are checked by the config validators.
+        problem = budget_alert_thresholds_problem(len(self.budget_alert_thresholds_percent))
+        if problem is not None:
+            raise ValueError(f"budget_alert_thresholds_percent: {problem}")
         for provider in self.grafana_authentication_providers:
-            if provider not in ("AWS_SSO", "SAML"):
+            if provider not in GRAFANA_AUTHENTICATION_PROVIDERS:
                 raise ValueError(
                     f"grafana_authentication_providers: {provider!r} is not a Managed Grafana "
                     "authentication provider; use AWS_SSO or SAML"
                 )
-        roles = [fs.role for fs in self.lustre]
-        if len(set(roles)) != len(roles):
-            raise ValueError(f"lustre: roles must be unique, got {', '.join(roles)}")
-
-    @classmethod
-    def from_config(
-        cls,
-        config: StackConfig,
-        *,
-        lustre: LustreFsLike | None = None,
-        data: DataRepositoryLike | None = None,
-        cluster: ClusterLike | None = None,
-        head_node_instance_id: pulumi.Input[str | None] | None = None,
-    ) -> ObservabilityArgs:
-        """Thresholds and capacities from config, ids from the components that own the resources."""
-        storage = config.storage
-        monitored: list[MonitoredLustre] = []
-        if lustre is not None:
-            scratch_id = lustre.scratch_file_system_id
-            if storage.scratch.enabled and scratch_id is not None:
-                monitored.append(MonitoredLustre("scratch", scratch_id, storage.scratch.capacity_gib))
-            persistent_id = lustre.persistent_file_system_id
-            if storage.persistent.enabled and persistent_id is not None:
-                monitored.append(
-                    MonitoredLustre(
-                        "persistent", persistent_id, storage.persistent.capacity_gib, LUSTRE_PERSISTENT_2
-                    )
-                )
-        if head_node_instance_id is None and cluster is not None:
-            head_node_instance_id = cluster.head_node_instance_id
-        return cls(
-            resource_prefix=f"hpc-{config.environment}",
-            region=config.region,
-            settings=config.observability,
-            cluster_name=cluster.cluster_name if cluster is not None else config.cluster.name,
-            queue_names=[queue.name for queue in config.cluster.queues],
-            lustre=monitored,
-            efs_file_system_id=data.efs_file_system_id if data is not None else None,
-            head_node_instance_id=head_node_instance_id,
-            tags=config.tags,
-        )
+        names = [fs.name for fs in self.lustre_file_systems]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"lustre_file_systems: names must be unique, got {', '.join(names)}; name each file "
+                "system differently"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,27 +156,39 @@ class ObservabilityArgs:
 class Observability(pulumi.ComponentResource):
     """Alerts topic, alarms, dashboard, budgets, log groups, optional Prometheus and Grafana.
 
-    Attributes: `key`, `topic` (`alerts_topic_arn`), `dashboard` (`dashboard_name`), `alarms`
-    (role → MetricAlarm), `budgets` (role → Budget), `log_groups` (role → LogGroup),
+    Python users also get the children: `key`, `topic`, `dashboard`, `alarms` (role →
+    MetricAlarm), `budgets` (role → Budget), `log_groups` (role → LogGroup),
     `prometheus_workspace` and `grafana_workspace` (None unless enabled).
     """
 
     alerts_topic_arn: pulumi.Output[str]
+    """SNS topic the alarms and budgets publish to; subscribe more endpoints to it."""
     dashboard_name: pulumi.Output[str]
+    """Name of the CloudWatch dashboard."""
+    prometheus_endpoint: pulumi.Output[str] | None
+    """Managed Prometheus endpoint; None unless `enable_managed_prometheus`."""
+    grafana_endpoint: pulumi.Output[str] | None
+    """Managed Grafana endpoint; None unless `enable_managed_grafana`."""
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self.args = args
+        self._prefix = args.resource_prefix or name
         self._child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         self._account = aws.get_caller_identity_output(opts=invoke).account_id
         partition = aws.get_partition_output(opts=invoke)
         self._partition = partition.partition
         self._dns_suffix = partition.dns_suffix
-        prefix = args.resource_prefix
-        self._spot_log_group_name = f"/aws/events/{prefix}-spot-interruptions"
-        self._prometheus_log_group_name = f"/aws/vendedlogs/prometheus/{prefix}"
+        self._region: pulumi.Output[str] = (
+            pulumi.Output.from_input(args.region)
+            if args.region is not None
+            else aws.get_region_output(opts=invoke).region
+        )
+        self._spot_rule_name = f"{self._prefix}-spot-interruptions"
+        self._spot_log_group_name = f"/aws/events/{self._spot_rule_name}"
+        self._prometheus_log_group_name = f"/aws/vendedlogs/prometheus/{self._prefix}"
 
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         self.budgets: dict[str, aws.budgets.Budget] = {}
@@ -218,36 +204,42 @@ class Observability(pulumi.ComponentResource):
         self._head_node_alarms()
         self._queue_alarms()
         self._budgets()
-        if args.settings.enable_managed_prometheus:
+        if args.enable_managed_prometheus:
             self._prometheus()
-        if args.settings.enable_managed_grafana:
+        if args.enable_managed_grafana:
             self._grafana()
         self._dashboard()
 
         self.alerts_topic_arn = self.topic.arn
         self.dashboard_name = self.dashboard.dashboard_name
+        self.prometheus_endpoint = (
+            self.prometheus_workspace.prometheus_endpoint if self.prometheus_workspace is not None else None
+        )
+        self.grafana_endpoint = (
+            self.grafana_workspace.endpoint if self.grafana_workspace is not None else None
+        )
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, Any]:
-        """What the component registers; program.py exports the same values."""
+        """What the component registers; a program may export the same values."""
         outputs: dict[str, Any] = {
             "alerts_topic_arn": self.alerts_topic_arn,
             "dashboard_name": self.dashboard_name,
         }
-        if self.prometheus_workspace is not None:
-            outputs["prometheus_endpoint"] = self.prometheus_workspace.prometheus_endpoint
-        if self.grafana_workspace is not None:
-            outputs["grafana_endpoint"] = self.grafana_workspace.endpoint
+        if self.prometheus_endpoint is not None:
+            outputs["prometheus_endpoint"] = self.prometheus_endpoint
+        if self.grafana_endpoint is not None:
+            outputs["grafana_endpoint"] = self.grafana_endpoint
         return outputs
 
     # --- helpers -------------------------------------------------------------------------------
     def _tags(self, role: str) -> dict[str, str]:
-        return {**self.args.tags, "Name": f"{self.args.resource_prefix}-{role}"}
+        return {**self.args.tags, "Name": f"{self._prefix}-{role}"}
 
     def _alarm(self, role: str, description: str, **kwargs: Any) -> aws.cloudwatch.MetricAlarm:
         alarm = aws.cloudwatch.MetricAlarm(
             f"{self._name}-{role}",
-            name=f"{self.args.resource_prefix}-{role}",
+            name=f"{self._prefix}-{role}",
             alarm_description=description,
             alarm_actions=[self.topic.arn],
             ok_actions=[self.topic.arn],
@@ -260,33 +252,32 @@ class Observability(pulumi.ComponentResource):
 
     # --- encryption and alerts topic -----------------------------------------------------------
     def _key(self) -> None:
-        region = self.args.region
         log_groups = [self._spot_log_group_name]
-        if self.args.settings.enable_managed_prometheus:
+        if self.args.enable_managed_prometheus:
             log_groups.append(self._prometheus_log_group_name)
-        policy = pulumi.Output.all(self._account, self._partition, self._dns_suffix).apply(
+        policy = pulumi.Output.all(self._account, self._partition, self._dns_suffix, self._region).apply(
             lambda v: _key_policy(
-                account=v[0], partition=v[1], dns_suffix=v[2], region=region, log_group_names=log_groups
+                account=v[0], partition=v[1], dns_suffix=v[2], region=v[3], log_group_names=log_groups
             )
         )
         self.key = aws.kms.Key(
             f"{self._name}-key",
-            description=f"{self.args.resource_prefix}: alerts topic, observability log groups, Prometheus",
+            description=f"{self._prefix}: alerts topic, observability log groups, Prometheus",
             enable_key_rotation=True,
-            deletion_window_in_days=30,
+            deletion_window_in_days=self.args.kms_deletion_window_days,
             policy=policy,
             tags=self._tags("observability"),
             opts=self._child,
         )
         aws.kms.Alias(
             f"{self._name}-key-alias",
-            name=f"alias/{self.args.resource_prefix}-observability",
+            name=f"alias/{self._prefix}-observability",
             target_key_id=self.key.key_id,
             opts=self._child,
         )
 
     def _topic(self) -> None:
-        prefix = self.args.resource_prefix
+        prefix = self._prefix
         self.topic = aws.sns.Topic(
             f"{self._name}-alerts",
             name=f"{prefix}-alerts",
@@ -298,12 +289,12 @@ class Observability(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{self._name}-alerts-policy",
             arn=self.topic.arn,
-            policy=pulumi.Output.all(self.topic.arn, self._account, self._partition).apply(
-                lambda v: _topic_policy(topic_arn=v[0], account=v[1], partition=v[2], region=self.args.region)
+            policy=pulumi.Output.all(self.topic.arn, self._account, self._partition, self._region).apply(
+                lambda v: _topic_policy(topic_arn=v[0], account=v[1], partition=v[2], region=v[3])
             ),
             opts=self._child,
         )
-        for email in dict.fromkeys(self.args.settings.notification_emails):
+        for email in dict.fromkeys(self.args.notification_emails):
             aws.sns.TopicSubscription(
                 f"{self._name}-alerts-email-{_slug(email.replace('@', '-at-'))}",
                 topic=self.topic.arn,
@@ -314,17 +305,17 @@ class Observability(pulumi.ComponentResource):
 
     # --- alarms ----------------------------------------------------------------------------------
     def _spot_interruptions(self) -> None:
-        prefix = self.args.resource_prefix
+        prefix = self._prefix
         log_group = aws.cloudwatch.LogGroup(
             f"{self._name}-spot-events",
             name=self._spot_log_group_name,
-            retention_in_days=self.args.settings.log_retention_days,
+            retention_in_days=self.args.log_retention_days,
             kms_key_id=self.key.arn,
             tags=self._tags("spot-events"),
             opts=self._child,
         )
         self.log_groups["spot-events"] = log_group
-        rule_name = f"{prefix}-spot-interruptions"
+        rule_name = self._spot_rule_name
         self.spot_rule = aws.cloudwatch.EventRule(
             f"{self._name}-spot-interruptions",
             name=rule_name,
@@ -348,7 +339,7 @@ class Observability(pulumi.ComponentResource):
             arn=log_group.arn,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[resource_policy]),
         )
-        per_hour = self.args.settings.alarm_thresholds.spot_interruptions_per_hour
+        per_hour = self.args.spot_interruptions_per_hour
         self._alarm(
             "spot-interruptions",
             f"{per_hour} or more EC2 Spot interruption warnings in an hour: Spot capacity is being "
@@ -365,12 +356,12 @@ class Observability(pulumi.ComponentResource):
         )
 
     def _lustre_alarms(self) -> None:
-        percent = self.args.settings.alarm_thresholds.fsx_free_capacity_percent
-        for fs in self.args.lustre:
+        percent = self.args.fsx_free_capacity_percent
+        for fs in self.args.lustre_file_systems:
             capacity_bytes = fs.capacity_gib * GIB
             self._alarm(
-                f"fsx-{fs.role}-free-capacity",
-                f"Lustre {fs.role} ({fs.deployment_type}, {fs.capacity_gib} GiB) has less than "
+                f"fsx-{fs.name}-free-capacity",
+                f"Lustre {fs.name} ({fs.deployment_type}, {fs.capacity_gib} GiB) has less than "
                 f"{percent:g} % free: clean up or grow the file system "
                 f"(in {LUSTRE_CAPACITY_INCREMENT_GIB} GiB steps)",
                 metric_queries=[
@@ -388,7 +379,7 @@ class Observability(pulumi.ComponentResource):
                     aws.cloudwatch.MetricAlarmMetricQueryArgs(
                         id="free_percent",
                         expression=f"100 * free / {capacity_bytes}",
-                        label=f"{fs.role} free capacity (%)",
+                        label=f"{fs.name} free capacity (%)",
                         return_data=True,
                     ),
                 ],
@@ -417,7 +408,7 @@ class Observability(pulumi.ComponentResource):
             comparison_operator="GreaterThanOrEqualToThreshold",
             treat_missing_data="breaching",
         )
-        cpu = self.args.settings.alarm_thresholds.head_node_cpu_percent
+        cpu = self.args.head_node_cpu_percent
         self._alarm(
             "head-node-cpu",
             f"Head node CPU above {cpu:g} % for 15 minutes: slurmctld may be slow to schedule; "
@@ -434,7 +425,7 @@ class Observability(pulumi.ComponentResource):
         )
 
     def _queue_alarms(self) -> None:
-        pending = self.args.settings.alarm_thresholds.queue_pending_jobs
+        pending = self.args.queue_pending_jobs
         for queue in self.args.queue_names:
             self._alarm(
                 f"queue-{queue}-pending",
@@ -453,22 +444,20 @@ class Observability(pulumi.ComponentResource):
 
     # --- budgets ---------------------------------------------------------------------------------
     def _budgets(self) -> None:
-        budget = self.args.settings.budget
-        if budget is None:
-            return
-        prefix = self.args.resource_prefix
-        self._budget(
-            "monthly", f"{prefix}-monthly", budget.monthly_limit_usd, budget.alert_thresholds_percent
-        )
-        for group, limit in sorted(budget.per_research_group.items()):
+        args = self.args
+        prefix = self._prefix
+        thresholds = args.budget_alert_thresholds_percent
+        if args.monthly_budget_usd is not None:
+            self._budget("monthly", f"{prefix}-monthly", args.monthly_budget_usd, thresholds)
+        for group, limit in sorted(args.research_group_budgets_usd.items()):
             self._budget(
                 f"group-{_slug(group)}",
                 f"{prefix}-group-{group}",
                 limit,
-                budget.alert_thresholds_percent,
+                thresholds,
                 cost_filters=[
                     aws.budgets.BudgetCostFilterArgs(
-                        name="TagKeyValue", values=[f"user:{RESEARCH_GROUP_TAG}${group}"]
+                        name="TagKeyValue", values=[f"user:{args.research_group_tag_key}${group}"]
                     )
                 ],
             )
@@ -519,7 +508,7 @@ class Observability(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{self._name}-prometheus-logs",
             name=self._prometheus_log_group_name,
-            retention_in_days=self.args.settings.log_retention_days,
+            retention_in_days=self.args.log_retention_days,
             kms_key_id=self.key.arn,
             tags=self._tags("prometheus"),
             opts=self._child,
@@ -527,7 +516,7 @@ class Observability(pulumi.ComponentResource):
         self.log_groups["prometheus"] = log_group
         self.prometheus_workspace = aws.amp.Workspace(
             f"{self._name}-prometheus",
-            alias=f"{self.args.resource_prefix}-prometheus",
+            alias=f"{self._prefix}-prometheus",
             kms_key_arn=self.key.arn,
             logging_configuration=aws.amp.WorkspaceLoggingConfigurationArgs(
                 log_group_arn=log_group.arn.apply(lambda arn: f"{arn}:*"),
@@ -537,9 +526,8 @@ class Observability(pulumi.ComponentResource):
         )
 
     def _grafana(self) -> None:
-        prefix = self.args.resource_prefix
-        region = self.args.region
-        assume_role = pulumi.Output.all(self._account, self._partition).apply(
+        prefix = self._prefix
+        assume_role = pulumi.Output.all(self._account, self._partition, self._region).apply(
             lambda v: json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -551,7 +539,7 @@ class Observability(pulumi.ComponentResource):
                             "Condition": {
                                 "StringEquals": {"aws:SourceAccount": v[0]},
                                 "ArnLike": {
-                                    "aws:SourceArn": f"arn:{v[1]}:grafana:{region}:{v[0]}:/workspaces/*"
+                                    "aws:SourceArn": f"arn:{v[1]}:grafana:{v[2]}:{v[0]}:/workspaces/*"
                                 },
                             },
                         }
@@ -573,8 +561,8 @@ class Observability(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{self._name}-grafana-policy",
             role=self.grafana_role.id,
-            policy=pulumi.Output.all(self.topic.arn, self.key.arn, prometheus_arn).apply(
-                lambda v: _grafana_policy(topic_arn=v[0], key_arn=v[1], prometheus_arn=v[2], region=region)
+            policy=pulumi.Output.all(self.topic.arn, self.key.arn, prometheus_arn, self._region).apply(
+                lambda v: _grafana_policy(topic_arn=v[0], key_arn=v[1], prometheus_arn=v[2], region=v[3])
             ),
             opts=self._child,
         )
@@ -595,31 +583,32 @@ class Observability(pulumi.ComponentResource):
     # --- dashboard -------------------------------------------------------------------------------
     def _dashboard(self) -> None:
         args = self.args
-        lustre_ids = [fs.file_system_id for fs in args.lustre]
+        lustre = args.lustre_file_systems
         alarm_arns = [alarm.arn for alarm in self.alarms.values()]
         body = pulumi.Output.all(
+            region=self._region,
             cluster_name=args.cluster_name,
             head_node=args.head_node_instance_id,
             efs=args.efs_file_system_id,
-            lustre=pulumi.Output.all(*lustre_ids),
+            lustre=pulumi.Output.all(*[fs.file_system_id for fs in lustre]),
             alarms=pulumi.Output.all(*alarm_arns),
         ).apply(
             lambda v: json.dumps(
                 dashboard_body(
-                    region=args.region,
+                    region=v["region"],
                     cluster_name=v["cluster_name"],
                     queue_names=args.queue_names,
                     head_node_instance_id=v["head_node"],
-                    lustre=[(fs.role, fs_id) for fs, fs_id in zip(args.lustre, v["lustre"], strict=True)],
+                    lustre=[(fs.name, fs_id) for fs, fs_id in zip(lustre, v["lustre"], strict=True)],
                     efs_file_system_id=v["efs"],
-                    spot_rule_name=f"{args.resource_prefix}-spot-interruptions",
+                    spot_rule_name=self._spot_rule_name,
                     alarm_arns=list(v["alarms"]),
                 )
             )
         )
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{self._name}-dashboard",
-            dashboard_name=f"{args.resource_prefix}-overview",
+            dashboard_name=f"{self._prefix}-overview",
             dashboard_body=body,
             opts=self._child,
         )
@@ -792,217 +781,9 @@ def _grafana_policy(*, topic_arn: str, key_arn: str, prometheus_arn: str | None,
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
-def _metric_widget(
-    title: str, metrics: list[list[Any]], region: str, *, x: int, y: int, width: int = 12, **props: Any
-) -> dict[str, Any]:
-    return {
-        "type": "metric",
-        "x": x,
-        "y": y,
-        "width": width,
-        "height": 6,
-        "properties": {"title": title, "region": region, "view": "timeSeries", "metrics": metrics, **props},
-    }
-
-
-def dashboard_body(
-    *,
-    region: str,
-    cluster_name: str,
-    queue_names: Sequence[str],
-    head_node_instance_id: str | None,
-    lustre: Sequence[tuple[str, str]],
-    efs_file_system_id: str | None,
-    spot_rule_name: str,
-    alarm_arns: Sequence[str],
-) -> dict[str, Any]:
-    """The CloudWatch dashboard: head node, Slurm queues, Lustre, EFS, Spot, estimated charges."""
-    widgets: list[dict[str, Any]] = []
-    y = 0
-
-    def add(widget: dict[str, Any]) -> None:
-        widgets.append(widget)
-
-    add(
-        {
-            "type": "text",
-            "x": 0,
-            "y": y,
-            "width": 24,
-            "height": 2,
-            "properties": {
-                "markdown": f"# {cluster_name}\nSlurm metrics from namespace `{SLURM_NAMESPACE}` "
-                "(published by the head node); Lustre, EFS, Spot and cost from AWS."
-            },
-        }
-    )
-    y += 2
-    if alarm_arns:
-        add(
-            {
-                "type": "alarm",
-                "x": 0,
-                "y": y,
-                "width": 24,
-                "height": 4,
-                "properties": {"title": "Alarms", "alarms": sorted(alarm_arns)},
-            }
-        )
-        y += 4
-    if head_node_instance_id:
-        add(
-            _metric_widget(
-                "Head node CPU (%)",
-                [["AWS/EC2", "CPUUtilization", "InstanceId", head_node_instance_id]],
-                region,
-                x=0,
-                y=y,
-                stat="Average",
-                period=300,
-                yAxis={"left": {"min": 0, "max": 100}},
-            )
-        )
-        add(
-            _metric_widget(
-                "Head node memory used (%)",
-                [["CWAgent", "mem_used_percent", "InstanceId", head_node_instance_id]],
-                region,
-                x=12,
-                y=y,
-                stat="Average",
-                period=300,
-                yAxis={"left": {"min": 0, "max": 100}},
-            )
-        )
-        y += 6
-    pending = [
-        [SLURM_NAMESPACE, SLURM_PENDING_JOBS, "ClusterName", cluster_name, "Queue", q, {"label": q}]
-        for q in queue_names
-    ]
-    nodes: list[list[Any]] = []
-    for q in queue_names:
-        for metric in (SLURM_ALLOCATED_NODES, SLURM_IDLE_NODES):
-            nodes.append(
-                [SLURM_NAMESPACE, metric, "ClusterName", cluster_name, "Queue", q, {"label": f"{q} {metric}"}]
-            )
-    nodes.append(
-        [SLURM_NAMESPACE, SLURM_DOWN_NODES, "ClusterName", cluster_name, {"label": "down (all queues)"}]
-    )
-    add(_metric_widget("Slurm pending jobs per queue", pending, region, x=0, y=y, stat="Maximum", period=300))
-    add(
-        _metric_widget(
-            "Slurm nodes per queue", nodes, region, x=12, y=y, stat="Maximum", period=300, stacked=True
-        )
-    )
-    y += 6
-    if lustre:
-        throughput: list[list[Any]] = []
-        free: list[list[Any]] = []
-        for index, (role, fs_id) in enumerate(lustre):
-            for direction, metric in (("read", "DataReadBytes"), ("write", "DataWriteBytes")):
-                metric_id = f"{direction[0]}{index}"
-                throughput.append(
-                    [
-                        {
-                            "expression": f"{metric_id} / PERIOD({metric_id}) / 1000000",
-                            "label": f"{role} {direction} MB/s",
-                        }
-                    ]
-                )
-                throughput.append(
-                    [
-                        "AWS/FSx",
-                        metric,
-                        "FileSystemId",
-                        fs_id,
-                        {"id": metric_id, "stat": "Sum", "visible": False},
-                    ]
-                )
-            free.append(
-                ["AWS/FSx", "FreeDataStorageCapacity", "FileSystemId", fs_id, {"label": f"{role} free bytes"}]
-            )
-        add(_metric_widget("Lustre throughput (MB/s)", throughput, region, x=0, y=y, period=60))
-        add(_metric_widget("Lustre free capacity", free, region, x=12, y=y, stat="Minimum", period=300))
-        y += 6
-    if efs_file_system_id:
-        add(
-            _metric_widget(
-                "EFS home: I/O and connections",
-                [
-                    ["AWS/EFS", "TotalIOBytes", "FileSystemId", efs_file_system_id, {"stat": "Sum"}],
-                    [
-                        "AWS/EFS",
-                        "ClientConnections",
-                        "FileSystemId",
-                        efs_file_system_id,
-                        {"stat": "Sum", "yAxis": "right"},
-                    ],
-                ],
-                region,
-                x=0,
-                y=y,
-                period=300,
-            )
-        )
-        add(
-            _metric_widget(
-                "EFS home: stored bytes",
-                [["AWS/EFS", "StorageBytes", "FileSystemId", efs_file_system_id, "StorageClass", "Total"]],
-                region,
-                x=12,
-                y=y,
-                stat="Average",
-                period=3600,
-            )
-        )
-        y += 6
-    add(
-        _metric_widget(
-            "Spot interruptions",
-            [
-                [
-                    "AWS/Events",
-                    "MatchedEvents",
-                    "RuleName",
-                    spot_rule_name,
-                    {"label": "interruption warnings (EventBridge)"},
-                ],
-                [
-                    SLURM_NAMESPACE,
-                    SPOT_INTERRUPTIONS,
-                    "ClusterName",
-                    cluster_name,
-                    {"label": "reported by Slurm"},
-                ],
-            ],
-            region,
-            x=0,
-            y=y,
-            stat="Sum",
-            period=3600,
-        )
-    )
-    add(
-        _metric_widget(
-            "Estimated charges this month (USD, account)",
-            [["AWS/Billing", "EstimatedCharges", "Currency", "USD"]],
-            BILLING_REGION,
-            x=12,
-            y=y,
-            stat="Maximum",
-            period=21600,
-        )
-    )
-    return {"widgets": widgets}
-
-
 __all__ = [
     "TYPE_TOKEN",
-    "ClusterLike",
-    "DataRepositoryLike",
-    "LustreFsLike",
     "MonitoredLustre",
     "Observability",
     "ObservabilityArgs",
-    "dashboard_body",
 ]

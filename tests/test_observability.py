@@ -1,29 +1,33 @@
-"""Observability: properties of every stack's offline plan, and of the component given fake
-Lustre/cluster components (so FSx and head node alarms are tested whatever the wiring)."""
+"""Observability: properties of every stack's offline plan; of the component wired from a stack's
+config with known ids (so FSx and head node alarms are tested whatever the storage and cluster
+components do); and of the component used alone, as a library, from its args."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi.provider.experimental.analyzer import Analyzer
 
-from components.observability import (
-    BUDGET_MAX_NOTIFICATIONS,
-    TYPE_TOKEN,
-    Observability,
-    ObservabilityArgs,
-    dashboard_body,
-)
+from components.observability import TYPE_TOKEN, MonitoredLustre, Observability, ObservabilityArgs
+from components.observability_dashboard import dashboard_body
+from hpc_platform.app import wiring
 from hpc_platform.app.offline import plan_stack_file, run_offline
 from hpc_platform.app.offline.engine import Plan, PlannedResource
 from hpc_platform.app.tagging import is_taggable
+from hpc_platform.domain.config.loader import model_input, parse_config
 from hpc_platform.domain.config.models import StackConfig
-from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
+from hpc_platform.domain.environments import profile
+from hpc_platform.domain.limits import (
+    BUDGET_MAX_NOTIFICATIONS,
+    LUSTRE_CAPACITY_INCREMENT_GIB,
+    LUSTRE_PERSISTENT_2,
+    REQUIRED_TAG_KEYS,
+)
 from hpc_platform.domain.metrics import SLURM_NAMESPACE, SLURM_PENDING_JOBS
 from tests.support.component_queries import component_queries
 from tests.support.stacks import STACKS, planned
@@ -76,48 +80,40 @@ def config_of(stack: str) -> StackConfig:
     return planned(stack).loaded.config
 
 
-@dataclass
-class FakeLustre:
-    scratch_file_system_id: pulumi.Output[str] | None
-    persistent_file_system_id: pulumi.Output[str] | None
-
-
-@dataclass
-class FakeData:
-    efs_file_system_id: pulumi.Output[str] | None
-
-
-@dataclass
-class FakeCluster:
-    cluster_name: pulumi.Output[str]
-    head_node_instance_id: pulumi.Output[str]
-
-
 SCRATCH_ID = "fs-0123456789abcdef0"
 PERSISTENT_ID = "fs-0fedcba9876543210"
 EFS_ID = "fs-0aaaabbbbccccdddd"
 HEAD_NODE_ID = "i-0123456789abcdef0"
 
 
+def wired_args(config: StackConfig, *, scratch: bool = True, persistent: bool = True) -> ObservabilityArgs:
+    """The wiring's args for `config`, given known ids instead of the storage and cluster components."""
+    return wiring.observability_args(
+        config,
+        scratch_file_system_id=pulumi.Output.from_input(SCRATCH_ID) if scratch else None,
+        persistent_file_system_id=pulumi.Output.from_input(PERSISTENT_ID) if persistent else None,
+        efs_file_system_id=pulumi.Output.from_input(EFS_ID),
+        cluster_name=pulumi.Output.from_input(config.cluster.name),
+        head_node_instance_id=pulumi.Output.from_input(HEAD_NODE_ID),
+    )
+
+
 def plan_with_components(config: StackConfig, *, scratch: bool = True, persistent: bool = True) -> Plan:
-    """Plan only the Observability component, wired to fake storage and cluster components."""
+    """Plan only the Observability component, wired from `config` with known ids."""
 
     def program() -> None:
-        lustre = FakeLustre(
-            pulumi.Output.from_input(SCRATCH_ID) if scratch else None,
-            pulumi.Output.from_input(PERSISTENT_ID) if persistent else None,
-        )
-        cluster = FakeCluster(
-            pulumi.Output.from_input(config.cluster.name), pulumi.Output.from_input(HEAD_NODE_ID)
-        )
-        Observability(
-            "obs",
-            ObservabilityArgs.from_config(
-                config, lustre=lustre, data=FakeData(pulumi.Output.from_input(EFS_ID)), cluster=cluster
-            ),
-        )
+        Observability("obs", wired_args(config, scratch=scratch, persistent=persistent))
 
     return run_offline(program, stack="unit", config={}, region=config.region)
+
+
+def plan_alone(args: ObservabilityArgs, name: str = "watch", region: str = "eu-west-1") -> Plan:
+    """Plan Observability built directly from its args: no stack file, no wiring, no tag transform."""
+
+    def program() -> None:
+        Observability(name, args)
+
+    return run_offline(program, stack="lib", config={}, region=region)
 
 
 _COMPONENT_PLANS: dict[str, Plan] = {}
@@ -465,27 +461,164 @@ def test_exports_topic_arn_and_dashboard_name(stack: str) -> None:
     )
 
 
+# --- the wiring ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_deletion_window_comes_from_the_environment_table(stack: str) -> None:
+    key = one(planned(stack).plan, KEY)
+    assert (
+        key.inputs["deletionWindowInDays"] == profile(config_of(stack).environment).kms_deletion_window_days
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_wiring_does_not_resend_the_compliance_tags(stack: str) -> None:
+    """The stack transform applies them (and the tag test above sees them): args carry none."""
+    assert wired_args(config_of(stack)).tags == {}
+
+
+def test_fsx_alarm_follows_config_when_a_file_system_is_disabled(stack_config: LoadStack) -> None:
+    raw = stack_config("dev")
+    raw["hpc:storage"]["scratch"] = {"enabled": False}
+    config = parse_config(model_input(raw), "Pulumi.test.yaml").config
+    plan = plan_with_components(config)  # the wiring is still handed a scratch id
+    assert sorted(n for n in alarms(plan) if "-fsx-" in n) == ["hpc-dev-fsx-persistent-free-capacity"]
+
+
+def test_fsx_alarm_text_names_the_lustre_capacity_step() -> None:
+    description = alarms(wired("dev"))["hpc-dev-fsx-scratch-free-capacity"]["alarmDescription"]
+    assert f"(in {LUSTRE_CAPACITY_INCREMENT_GIB} GiB steps)" in description
+
+
+# --- the component alone, as a library -----------------------------------------------------------
+def test_analyzer_builds_a_schema_for_the_component() -> None:
+    result = Analyzer("hpc").analyze([Observability])
+    definition = result["component_definitions"]["Observability"]
+    assert not definition.inputs["clusterName"].optional
+    assert definition.inputs["lustreFileSystems"].items.ref == "#/types/hpc:index:MonitoredLustre"
+    assert {"alertsTopicArn", "dashboardName", "prometheusEndpoint", "grafanaEndpoint"} <= set(
+        definition.outputs
+    )
+
+
+LIBRARY_ARGS = ObservabilityArgs(
+    cluster_name="demo",
+    queue_names=["batch"],
+    lustre_file_systems=[
+        MonitoredLustre(
+            name="work", file_system_id=PERSISTENT_ID, capacity_gib=4800, deployment_type=LUSTRE_PERSISTENT_2
+        )
+    ],
+    notification_emails=["ops@example.org"],
+    monthly_budget_usd=2500,
+    research_group_budgets_usd={"physics": 1000},
+    research_group_tag_key="Lab",
+    tags={"Team": "research-computing"},
+)
+
+
+def test_library_use_builds_alarms_budgets_and_dashboard_from_args_alone() -> None:
+    plan = plan_alone(LIBRARY_ARGS)
+    found = alarms(plan)
+    # Omitted prefix: the component's name; omitted region: the provider's.
+    assert set(found) == {
+        "watch-spot-interruptions",
+        "watch-fsx-work-free-capacity",
+        "watch-queue-batch-pending",
+    }
+    work = found["watch-fsx-work-free-capacity"]
+    assert "Lustre work (PERSISTENT_2, 4800 GiB)" in work["alarmDescription"]
+    assert next(q for q in work["metricQueries"] if q["id"] == "free_percent")["expression"] == (
+        f"100 * free / {4800 * GIB}"
+    )
+    budgets = {b.inputs["name"]: b.inputs for b in of_type(plan, BUDGET)}
+    assert float(budgets["watch-monthly"]["limitAmount"]) == 2500
+    assert budgets["watch-group-physics"]["costFilters"] == [
+        {"name": "TagKeyValue", "values": ["user:Lab$physics"]}
+    ]
+    body = json.loads(one(plan, DASHBOARD).inputs["dashboardBody"])
+    regions = {w["properties"]["region"] for w in body["widgets"] if w["type"] == "metric"}
+    assert regions == {"eu-west-1", "us-east-1"}  # the provider's region, and billing's
+    assert "deletionWindowInDays" not in one(plan, KEY).inputs  # omitted: AWS's default
+
+
+def test_library_use_tags_every_taggable_child_with_the_given_tags() -> None:
+    plan = plan_alone(LIBRARY_ARGS)
+    taggable = [r for r in subtree(plan) if r.custom and is_taggable(r.type)]
+    assert {ALARM, BUDGET, TOPIC, KEY, LOG_GROUP, RULE} <= {r.type for r in taggable}
+    for resource in taggable:
+        tags = resource.inputs["tags"]
+        assert tags["Team"] == "research-computing", resource.name
+        assert tags["Name"].startswith("watch-"), resource.name
+        assert set(tags) == {"Team", "Name"}, resource.name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dashboard_is_the_pure_body_of_the_planned_values(stack: str) -> None:
+    config = config_of(stack)
+    plan = wired(stack)
+    body = json.loads(one(plan, DASHBOARD).inputs["dashboardBody"])
+    assert body == dashboard_body(
+        region=config.region,
+        cluster_name=config.cluster.name,
+        queue_names=[q.name for q in config.cluster.queues],
+        head_node_instance_id=HEAD_NODE_ID,
+        lustre=[
+            (role, fs_id)
+            for role, fs_id, fs in (
+                ("scratch", SCRATCH_ID, config.storage.scratch),
+                ("persistent", PERSISTENT_ID, config.storage.persistent),
+            )
+            if fs.enabled
+        ],
+        efs_file_system_id=EFS_ID,
+        spot_rule_name=one(plan, RULE).inputs["name"],
+        alarm_arns=[r.outputs["arn"] for r in of_type(plan, ALARM)],
+    )
+
+
+def test_dashboard_widgets_stay_on_the_grid_and_do_not_overlap() -> None:
+    body = dashboard_body(
+        region="us-east-2",
+        cluster_name="c",
+        queue_names=["a", "b"],
+        head_node_instance_id="i-1",
+        lustre=[("scratch", "fs-1"), ("persistent", "fs-2")],
+        efs_file_system_id="fs-3",
+        spot_rule_name="r",
+        alarm_arns=["arn:2", "arn:1"],
+    )
+    cells: set[tuple[int, int]] = set()
+    for widget in body["widgets"]:
+        assert widget["x"] >= 0 and widget["x"] + widget["width"] <= 24
+        area = {
+            (x, y)
+            for x in range(widget["x"], widget["x"] + widget["width"])
+            for y in range(widget["y"], widget["y"] + widget["height"])
+        }
+        assert not area & cells, widget.get("properties", {}).get("title")
+        cells |= area
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert alarm_widget["properties"]["alarms"] == ["arn:1", "arn:2"]
+
+
 # --- failures ------------------------------------------------------------------------------------
 def test_fails_too_many_budget_thresholds() -> None:
-    config = config_of("dev")
-    assert config.observability.budget is not None
-    budget = config.observability.budget.model_copy(
-        update={"alert_thresholds_percent": [float(10 * i) for i in range(1, BUDGET_MAX_NOTIFICATIONS + 1)]}
-    )
-    settings = config.observability.model_copy(update={"budget": budget})
-    with pytest.raises(ValueError, match="at most 9"):
-        ObservabilityArgs(resource_prefix="hpc-dev", region="us-east-2", settings=settings, cluster_name="c")
+    with pytest.raises(ValueError, match=f"at most {BUDGET_MAX_NOTIFICATIONS - 1}"):
+        ObservabilityArgs(
+            cluster_name="c",
+            budget_alert_thresholds_percent=[float(10 * i) for i in range(1, BUDGET_MAX_NOTIFICATIONS + 1)],
+        )
 
 
 def test_fails_unknown_grafana_authentication_provider() -> None:
     with pytest.raises(ValueError, match="use AWS_SSO or SAML"):
-        ObservabilityArgs(
-            resource_prefix="hpc-dev",
-            region="us-east-2",
-            settings=config_of("dev").observability,
-            cluster_name="c",
-            grafana_authentication_providers=["OIDC"],
-        )
+        ObservabilityArgs(cluster_name="c", grafana_authentication_providers=["OIDC"])
+
+
+def test_fails_two_lustre_file_systems_with_one_name() -> None:
+    fs = MonitoredLustre(name="scratch", file_system_id=SCRATCH_ID, capacity_gib=1200)
+    with pytest.raises(ValueError, match="names must be unique"):
+        ObservabilityArgs(cluster_name="c", lustre_file_systems=[fs, fs])
 
 
 def test_child_names_are_stable() -> None:
@@ -508,17 +641,3 @@ def test_child_names_are_stable() -> None:
         "hpc-prod-observability-fsx-scratch-free-capacity",
         "hpc-prod-observability-queue-mpi-hpc6a-pending",
     } <= names
-
-
-def test_fsx_alarm_follows_config_when_a_file_system_is_disabled(stack_config: LoadStack) -> None:
-    raw = stack_config("dev")
-    raw["hpc:storage"]["scratch"] = {"enabled": False}
-    config = plan_stack_file_config(raw)
-    plan = plan_with_components(config)  # the fake component still hands over a scratch id
-    assert sorted(n for n in alarms(plan) if "-fsx-" in n) == ["hpc-dev-fsx-persistent-free-capacity"]
-
-
-def plan_stack_file_config(raw: dict[str, Any]) -> StackConfig:
-    from hpc_platform.domain.config.loader import model_input, parse_config
-
-    return parse_config(model_input(raw), "Pulumi.test.yaml").config

@@ -65,7 +65,14 @@ def program() -> None:
     # 4. observability
     observability = Observability(
         f"{prefix}-observability",
-        wiring.observability_args(config, lustre=lustre, data=data, cluster=cluster),
+        wiring.observability_args(
+            config,
+            scratch_file_system_id=lustre.scratch_file_system_id,
+            persistent_file_system_id=lustre.persistent_file_system_id,
+            efs_file_system_id=data.efs_file_system_id,
+            cluster_name=cluster.cluster_name,
+            head_node_instance_id=cluster.head_node_instance_id,
+        ),
     )
     for key, value in observability.outputs().items():
         pulumi.export(key, value)

@@ -8,14 +8,17 @@ one component; environment-dependent values come from the stack's row of the env
 
 from __future__ import annotations
 
+import pulumi
+
 from components.data_repository import DataRepository, DataRepositoryArgs
 from components.efa_network import EfaNetwork, EfaNetworkArgs, NatGateways
 from components.lustre_fs import LustreFs, LustreFsArgs
-from components.observability import ObservabilityArgs
-from components.parallel_cluster import ParallelCluster, ParallelClusterArgs
+from components.observability import MonitoredLustre, ObservabilityArgs
+from components.parallel_cluster import ParallelClusterArgs
 from hpc_platform.domain.catalog import InstanceCatalog
 from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.environments import profile
+from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
 from hpc_platform.domain.placement import queue_placements
 
 
@@ -60,6 +63,56 @@ def cluster_args(
 
 
 def observability_args(
-    config: StackConfig, *, lustre: LustreFs, data: DataRepository, cluster: ParallelCluster
+    config: StackConfig,
+    *,
+    scratch_file_system_id: pulumi.Input[str] | None,
+    persistent_file_system_id: pulumi.Input[str] | None,
+    efs_file_system_id: pulumi.Input[str] | None,
+    cluster_name: pulumi.Input[str],
+    head_node_instance_id: pulumi.Input[str | None] | None,
 ) -> ObservabilityArgs:
-    return ObservabilityArgs.from_config(config, lustre=lustre, data=data, cluster=cluster)
+    """Thresholds, budgets and switches from `hpc:observability`; ids from the components that own
+    the resources. A Lustre file system is watched when the config enables it and LustreFs made it
+    (its id is given); its capacity and deployment type come from `hpc:storage`."""
+    settings = config.observability
+    thresholds = settings.alarm_thresholds
+    budget = settings.budget
+    storage = config.storage
+    lustre: list[MonitoredLustre] = []
+    for name, fs_config, fs_id, deployment_type in (
+        ("scratch", storage.scratch, scratch_file_system_id, LUSTRE_SCRATCH_2),
+        ("persistent", storage.persistent, persistent_file_system_id, LUSTRE_PERSISTENT_2),
+    ):
+        if fs_config.enabled and fs_id is not None:
+            lustre.append(
+                MonitoredLustre(
+                    name=name,
+                    file_system_id=fs_id,
+                    capacity_gib=fs_config.capacity_gib,
+                    deployment_type=deployment_type,
+                )
+            )
+    environment = profile(config.environment)
+    return ObservabilityArgs(
+        cluster_name=cluster_name,
+        region=config.region,
+        resource_prefix=environment.name_prefix,
+        queue_names=[queue.name for queue in config.cluster.queues],
+        head_node_instance_id=head_node_instance_id,
+        lustre_file_systems=lustre,
+        efs_file_system_id=efs_file_system_id,
+        notification_emails=list(settings.notification_emails),
+        fsx_free_capacity_percent=thresholds.fsx_free_capacity_percent,
+        queue_pending_jobs=thresholds.queue_pending_jobs,
+        head_node_cpu_percent=thresholds.head_node_cpu_percent,
+        spot_interruptions_per_hour=thresholds.spot_interruptions_per_hour,
+        monthly_budget_usd=budget.monthly_limit_usd if budget is not None else None,
+        research_group_budgets_usd=dict(budget.per_research_group) if budget is not None else {},
+        # No budget config: no budgets, so no thresholds to notify at.
+        budget_alert_thresholds_percent=list(budget.alert_thresholds_percent) if budget is not None else [],
+        log_retention_days=settings.log_retention_days,
+        enable_managed_prometheus=settings.enable_managed_prometheus,
+        enable_managed_grafana=settings.enable_managed_grafana,
+        kms_deletion_window_days=environment.kms_deletion_window_days,
+        # Compliance tags come from the stack transform; nothing else is stack-wide here.
+    )

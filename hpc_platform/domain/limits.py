@@ -88,6 +88,13 @@ CLOUDWATCH_RETENTION_DAYS = (
     3288,
     3653,
 )
+# Observability defaults: the config models and the Observability component's args read these.
+ALARM_FSX_FREE_CAPACITY_PERCENT_DEFAULT = 10
+ALARM_QUEUE_PENDING_JOBS_DEFAULT = 500
+ALARM_HEAD_NODE_CPU_PERCENT_DEFAULT = 90
+ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT = 20
+BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT = (50.0, 80.0, 100.0)
+OBSERVABILITY_LOG_RETENTION_DAYS_DEFAULT = 90
 # S3 objects take at most 10 tags (every taggable resource, the bootstrap-script objects included,
 # carries the compliance tags plus a Name).
 S3_OBJECT_MAX_TAGS = 10

@@ -19,8 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from hpc_platform.domain.catalog import or_join
 from hpc_platform.domain.environments import Environment
 from hpc_platform.domain.limits import (
+    ALARM_FSX_FREE_CAPACITY_PERCENT_DEFAULT,
+    ALARM_HEAD_NODE_CPU_PERCENT_DEFAULT,
+    ALARM_QUEUE_PENDING_JOBS_DEFAULT,
+    ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT,
     API_TIMEOUT_DEFAULT_MINUTES,
     API_TIMEOUT_RANGE_MINUTES,
+    BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT,
     CLOUDWATCH_RETENTION_DAYS,
     COMPLIANCE_FRAMEWORKS,
     DATA_CLASSIFICATIONS,
@@ -41,6 +46,7 @@ from hpc_platform.domain.limits import (
     LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
     LUSTRE_SCRATCH_2,
     LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
+    OBSERVABILITY_LOG_RETENTION_DAYS_DEFAULT,
     PCLUSTER_CLUSTER_NAME_MAX,
     PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING,
     PCLUSTER_CLUSTER_NAME_PATTERN,
@@ -539,20 +545,22 @@ class ClusterConfig(Model):
 # Observability and compliance
 # ---------------------------------------------------------------------------------------------
 class AlarmThresholds(Model):
-    fsx_free_capacity_percent: float = Field(default=10, gt=0, lt=100)
+    fsx_free_capacity_percent: float = Field(default=ALARM_FSX_FREE_CAPACITY_PERCENT_DEFAULT, gt=0, lt=100)
     """Alarm when a Lustre file system has less than this share free."""
-    queue_pending_jobs: int = Field(default=500, ge=1)
+    queue_pending_jobs: int = Field(default=ALARM_QUEUE_PENDING_JOBS_DEFAULT, ge=1)
     """Alarm when a queue has more pending jobs than this."""
-    head_node_cpu_percent: float = Field(default=90, gt=0, le=100)
+    head_node_cpu_percent: float = Field(default=ALARM_HEAD_NODE_CPU_PERCENT_DEFAULT, gt=0, le=100)
     """Alarm when the head node's CPU stays above this."""
-    spot_interruptions_per_hour: int = Field(default=20, ge=1)
+    spot_interruptions_per_hour: int = Field(default=ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT, ge=1)
     """Alarm when more Spot nodes than this are reclaimed in an hour."""
 
 
 class BudgetConfig(Model):
     monthly_limit_usd: float = Field(gt=0)
     """Monthly cost budget for the whole environment."""
-    alert_thresholds_percent: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
+    alert_thresholds_percent: list[float] = Field(
+        default_factory=lambda: list(BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT)
+    )
     """Notify at these percentages of the budget (actual spend)."""
     per_research_group: dict[str, float] = Field(default_factory=dict)
     """Extra budgets filtered on the ResearchGroup cost-allocation tag (value: USD/month). Each
@@ -571,7 +579,7 @@ class ObservabilityConfig(Model):
     """Amazon Managed Service for Prometheus workspace."""
     enable_managed_grafana: bool = False
     """Amazon Managed Grafana workspace."""
-    log_retention_days: int = 90
+    log_retention_days: int = OBSERVABILITY_LOG_RETENTION_DAYS_DEFAULT
     """Retention of the platform's log groups; must be a value CloudWatch accepts."""
 
     @field_validator("log_retention_days")
