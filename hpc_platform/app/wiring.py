@@ -61,17 +61,17 @@ def data_repository_args(config: StackConfig, network: EfaNetwork) -> DataReposi
 
 def _associations(
     associations: Sequence[DataRepositoryAssociationConfig],
-) -> list[DataRepositoryAssociationArgs]:
-    return [
+) -> tuple[DataRepositoryAssociationArgs, ...]:
+    return tuple(
         DataRepositoryAssociationArgs(
             file_system_path=association.file_system_path,
             bucket_prefix=association.bucket_prefix,
-            import_events=list(association.import_events),
-            export_events=list(association.export_events),
+            import_events=tuple(association.import_events),
+            export_events=tuple(association.export_events),
             batch_import_metadata_on_create=association.batch_import_metadata_on_create,
         )
         for association in associations
-    ]
+    )
 
 
 def lustre_args(config: StackConfig, network: EfaNetwork, data: DataRepository) -> LustreFsArgs:
