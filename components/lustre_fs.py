@@ -279,7 +279,9 @@ class LustreFs(pulumi.ComponentResource):
                 copy_tags_to_backups=True,
                 skip_final_backup=not args.final_backup,
                 root_squash_configuration=(
-                    aws.fsx.LustreFileSystemRootSquashConfigurationArgs(root_squash=args.persistent_root_squash)
+                    aws.fsx.LustreFileSystemRootSquashConfigurationArgs(
+                        root_squash=args.persistent_root_squash
+                    )
                     if args.persistent_root_squash is not None
                     else None
                 ),

@@ -148,7 +148,9 @@ def test_lifecycle_with_intelligent_tiering_moves_everything_on_day_zero() -> No
 
 
 def test_lifecycle_without_intelligent_tiering_uses_fixed_days_and_skips_unset_tiers() -> None:
-    args = lifecycle(intelligent_tiering=False, warm_after_days=45, cold_after_days=None, archive_after_days=200)
+    args = lifecycle(
+        intelligent_tiering=False, warm_after_days=45, cold_after_days=None, archive_after_days=200
+    )
     assert _transitions(args) == [("STANDARD_IA", 45)]
     (archive,) = [rule for rule in lifecycle_rules(args) if rule.id == "archive"]
     assert archive.filter.prefix == "archive/"
@@ -561,7 +563,9 @@ def test_efs_home_without_mount_subnets_is_refused() -> None:
 
 def test_library_use_tags_every_taggable_child_with_the_given_tags_only() -> None:
     plan, _ = _plan_component(tags={"Project": "demo"})
-    taggable = [r for r in plan.resources if r.custom and is_taggable(r.type) and r.name.startswith("unit-data")]
+    taggable = [
+        r for r in plan.resources if r.custom and is_taggable(r.type) and r.name.startswith("unit-data")
+    ]
     assert {r.type for r in taggable} >= {BUCKET, KMS_KEY, EFS, ACCESS_POINT}
     for resource in taggable:
         # The given tags and the Name the component sets; nothing compliance-related without a transform.

@@ -472,9 +472,10 @@ def test_args_defaults_are_the_stack_defaults() -> None:
     values = {f.name: getattr(from_config, f.name) for f in dataclasses.fields(LustreFsArgs)}
     defaults = LustreFsArgs(**{name: values[name] for name in environment_and_wiring})
     assert from_config == defaults
-    assert DataRepositoryAssociationArgs(file_system_path="/p") == wiring._associations(
-        [DataRepositoryAssociationConfig(file_system_path="/p")]
-    )[0]
+    assert (
+        DataRepositoryAssociationArgs(file_system_path="/p")
+        == wiring._associations([DataRepositoryAssociationConfig(file_system_path="/p")])[0]
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -511,7 +512,11 @@ def test_analyzer_builds_a_schema_for_the_component() -> None:
 
 def _plan_component(**values: Any) -> tuple[Plan, list[SharedStorageMount]]:
     captured: list[SharedStorageMount] = []
-    args: dict[str, Any] = {"region": "us-east-2", "subnet_id": "subnet-s", "security_group_ids": ["sg-lustre"]}
+    args: dict[str, Any] = {
+        "region": "us-east-2",
+        "subnet_id": "subnet-s",
+        "security_group_ids": ["sg-lustre"],
+    }
 
     def program() -> None:
         lustre = LustreFs("unit-lustre", LustreFsArgs(**{**args, **values}))
@@ -543,7 +548,9 @@ def test_links_to_a_bucket_given_by_name() -> None:
     plan, _ = _plan_component(
         data_bucket="research-data",
         scratch_import_path="staging/",
-        persistent_associations=[DataRepositoryAssociationArgs(file_system_path="/projects", bucket_prefix="p/")],
+        persistent_associations=[
+            DataRepositoryAssociationArgs(file_system_path="/projects", bucket_prefix="p/")
+        ],
     )
     scratch = plan.by_name("unit-lustre-scratch").inputs
     assert (scratch["importPath"], scratch["subnetIds"], scratch["securityGroupIds"]) == (
