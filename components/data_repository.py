@@ -4,24 +4,22 @@ The data bucket is the durable home of research data: Lustre lazy-loads from it 
 to it. It is encrypted with a customer KMS key (rotation on, S3 Bucket Keys on), versioned, closed
 to the public and to plain HTTP, tiered to cheaper storage by age, and its server access logs go to
 a separate log bucket. The EFS file system holds `/home`, encrypted with its own customer KMS key,
-reachable from every private subnet and only over TLS.
+reachable from the subnets it is given and only over TLS.
 
-Reading order: args → resources → outputs → `register_outputs`, then the intent helpers
-(`grant_read`, `grant_read_write`, `s3_uri`, `mounts`).
+Usable on its own: the args are plain values and Pulumi inputs (subnet and security-group ids),
+never the platform's stack schema. Reading order: args → resources → outputs → `register_outputs`,
+then the intent helpers (`grant_read`, `grant_read_write`, `s3_uri`, `mounts`).
 """
-
-from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.kms import account_root_statement
 from components.mounts import SharedStorageMount
-from hpc_platform.domain.config.models import DataBucketConfig, EfsHomeConfig, LifecycleConfig, StackConfig
 
 TYPE_TOKEN = "hpc:storage:DataRepository"
 
@@ -32,21 +30,10 @@ ACCESS_LOG_NONCURRENT_DAYS = 30
 # The EFS access point everyone mounts /home through.
 EFS_HOME_PATH = "/home"
 EFS_HOME_PERMISSIONS = "0755"
-KMS_DELETION_WINDOW_DAYS = 30
 # FSx for Lustre reads and writes a linked bucket through this per-file-system service-linked role.
 FSX_S3_SERVICE_ROLE = (
     "aws-service-role/s3.data-source.lustre.fsx.amazonaws.com/AWSServiceRoleForFSxS3Access_*"
 )
-
-
-class DataNetwork(Protocol):
-    """What DataRepository needs from the network (EfaNetwork provides it)."""
-
-    @property
-    def private_subnet_ids(self) -> Sequence[pulumi.Output[str]]: ...
-
-    @property
-    def efs_security_group_id(self) -> pulumi.Output[str]: ...
 
 
 def s3_uri(bucket: str, prefix: str | None = None) -> str:
@@ -60,45 +47,77 @@ def s3_uri(bucket: str, prefix: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 # Args
 # ---------------------------------------------------------------------------------------------
+# The defaults are the platform's stack defaults (tests/test_data_repository.py checks they agree
+# with the config models), so a library user gets the same bucket a default stack gets.
 @dataclass(frozen=True, kw_only=True)
 class DataRepositoryArgs:
-    network: DataNetwork
-    """Private subnets (EFS mount targets) and the EFS security group."""
+    """Inputs of a DataRepository: the bucket's lifecycle and logging, the EFS home file system,
+    and where EFS is reachable from."""
+
     region: str
-    availability_zones: Sequence[str]
-    """AZ names in the order of `network.private_subnet_ids`; they name the EFS mount targets."""
-    data_bucket: DataBucketConfig = field(default_factory=DataBucketConfig)
-    efs_home: EfsHomeConfig = field(default_factory=EfsHomeConfig)
+    """AWS region of the bucket: the data key and the access grants allow use only through S3 in
+    this region (`kms:ViaService`)."""
+    efs_mount_subnet_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """One EFS mount target per entry (EFS allows one per AZ): the key, usually the AZ name, names
+    the mount target `<name>-efs-mount-<key>`; the value is the subnet id. Required when
+    `efs_home` is on."""
+    efs_security_group_ids: Sequence[pulumi.Input[str]] = ()
+    """Security groups of the EFS mount targets (they must allow NFS, TCP 2049, from clients).
+    Empty: the VPC's default security group."""
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete the buckets while they still hold objects. Never for real data."""
+    access_logging: bool = True
+    """Server access logs to a separate, SSE-S3 encrypted log bucket."""
     access_log_retention_days: int = 365
     """Server access logs are deleted after this many days."""
+    intelligent_tiering: bool = True
+    """Objects move into INTELLIGENT_TIERING on day 0 (and into its archive tiers after
+    `cold_after_days`/`archive_after_days` without access) instead of by fixed ages."""
+    warm_after_days: int | None = None
+    """Days to STANDARD_IA (S3 requires ≥ 30); only without intelligent tiering. None: no warm tier."""
+    cold_after_days: int | None = 90
+    """Days to GLACIER_IR (with intelligent tiering: to its Archive Access tier, ≥ 90). None: none."""
+    archive_after_days: int | None = 365
+    """Days to DEEP_ARCHIVE (with intelligent tiering: its Deep Archive Access tier, ≥ 180), for
+    objects under `archive_prefix` only. None: no archive tier."""
+    archive_prefix: str = "archive/"
+    """Only objects under this prefix reach the archive tiers: FSx for Lustre cannot read archived
+    objects until they are restored, so keep prefixes linked into Lustre outside it. Empty: the
+    whole bucket."""
+    noncurrent_version_expiration_days: int = 90
+    """Old object versions are deleted after this many days."""
+    abort_incomplete_multipart_days: int = 7
+    """Incomplete multipart uploads are aborted after this many days."""
+    efs_home: bool = True
+    """Create the EFS file system for `/home` (with its own KMS key and an access point)."""
+    efs_throughput_mode: str = "elastic"
+    """`elastic` (scales with load, billed per use) or `bursting` (earns credits with size)."""
+    efs_performance_mode: str = "generalPurpose"
+    """`generalPurpose` (lowest latency) or `maxIO` (only for very many clients)."""
+    efs_transition_to_ia: str = "AFTER_30_DAYS"
+    """EFS lifecycle: files not read for this long move to Infrequent Access (`AFTER_1_DAY` …
+    `AFTER_365_DAYS`), and back on first access."""
+    efs_backup: bool = True
+    """AWS Backup's default policy on the file system (daily backups kept 35 days)."""
     protect_data: bool = False
-    """`protect` the bucket, the log bucket, the EFS file system and their KMS keys (prod): deleting
-    or replacing them then needs a deliberate `pulumi state unprotect`."""
+    """`protect` the bucket, the log bucket, the EFS file system and their KMS keys: deleting or
+    replacing them then needs a deliberate `pulumi state unprotect`."""
+    kms_key_deletion_window_days: int | None = None
+    """Waiting period (7–30 days) before a deleted KMS key of this component is gone. None: AWS's
+    default (30)."""
     tags: Mapping[str, str] = field(default_factory=dict)
-    """Extra tags for every taggable child (the compliance tags are added stack-wide)."""
-
-    @classmethod
-    def from_config(cls, config: StackConfig, network: DataNetwork) -> DataRepositoryArgs:
-        return cls(
-            network=network,
-            region=config.region,
-            availability_zones=list(config.network.availability_zones),
-            data_bucket=config.storage.data_bucket,
-            efs_home=config.storage.efs_home,
-            access_log_retention_days=config.observability.log_retention_days,
-            protect_data=config.environment == "prod",
-            tags=config.tags,
-        )
+    """Tags for every taggable child, beside the `Name` each gets (a stack-wide transform may add
+    more)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers: lifecycle rules and policy documents (tested directly)
 # ---------------------------------------------------------------------------------------------
-def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+def lifecycle_rules(args: DataRepositoryArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
     """The data bucket's lifecycle: tiering by age, old versions expired, stale uploads aborted."""
     whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
     rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs] = []
-    if lifecycle.enable_intelligent_tiering:
+    if args.intelligent_tiering:
         transitions = [
             aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=0, storage_class="INTELLIGENT_TIERING")
         ]
@@ -107,8 +126,8 @@ def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleCo
         transitions = [
             aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=days, storage_class=storage_class)
             for days, storage_class in (
-                (lifecycle.warm_after_days, "STANDARD_IA"),
-                (lifecycle.cold_after_days, "GLACIER_IR"),
+                (args.warm_after_days, "STANDARD_IA"),
+                (args.cold_after_days, "GLACIER_IR"),
             )
             if days is not None
         ]
@@ -118,16 +137,16 @@ def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleCo
                 id="tiering", status="Enabled", filter=whole_bucket, transitions=transitions
             )
         )
-    if not lifecycle.enable_intelligent_tiering and lifecycle.archive_after_days is not None:
+    if not args.intelligent_tiering and args.archive_after_days is not None:
         # DEEP_ARCHIVE needs a restore before anything (Lustre included) can read it: archive prefix only.
         rules.append(
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="archive",
                 status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=lifecycle.archive_prefix),
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=args.archive_prefix),
                 transitions=[
                     aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                        days=lifecycle.archive_after_days, storage_class="DEEP_ARCHIVE"
+                        days=args.archive_after_days, storage_class="DEEP_ARCHIVE"
                     )
                 ],
             )
@@ -138,7 +157,7 @@ def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleCo
             status="Enabled",
             filter=whole_bucket,
             noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                noncurrent_days=lifecycle.noncurrent_version_expiration_days
+                noncurrent_days=args.noncurrent_version_expiration_days
             ),
             expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                 expired_object_delete_marker=True
@@ -151,18 +170,18 @@ def lifecycle_rules(lifecycle: LifecycleConfig) -> list[aws.s3.BucketLifecycleCo
             status="Enabled",
             filter=whole_bucket,
             abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                days_after_initiation=lifecycle.abort_incomplete_multipart_days
+                days_after_initiation=args.abort_incomplete_multipart_days
             ),
         )
     )
     return rules
 
 
-def intelligent_tiering_days(lifecycle: LifecycleConfig) -> dict[str, int]:
+def intelligent_tiering_days(args: DataRepositoryArgs) -> dict[str, int]:
     """Intelligent-Tiering archive tiers (access tier → days without access); empty: none."""
-    if not lifecycle.enable_intelligent_tiering:
+    if not args.intelligent_tiering:
         return {}
-    tiers = {"ARCHIVE_ACCESS": lifecycle.cold_after_days, "DEEP_ARCHIVE_ACCESS": lifecycle.archive_after_days}
+    tiers = {"ARCHIVE_ACCESS": args.cold_after_days, "DEEP_ARCHIVE_ACCESS": args.archive_after_days}
     return {tier: days for tier, days in tiers.items() if days is not None}
 
 
@@ -282,20 +301,28 @@ def access_policy(bucket_arn: str, key_arn: str, region: str, write: bool) -> di
 # The component
 # ---------------------------------------------------------------------------------------------
 class DataRepository(pulumi.ComponentResource):
-    bucket: aws.s3.Bucket
+    """The S3 data bucket (customer KMS key, versioned, private, TLS only, tiered by age) with its
+    access-log bucket, and the encrypted EFS file system for `/home`."""
+
     bucket_name: pulumi.Output[str]
+    """Name of the data bucket."""
     bucket_arn: pulumi.Output[str]
-    kms_key: aws.kms.Key
     kms_key_arn: pulumi.Output[str]
-    log_bucket: aws.s3.Bucket | None
+    """ARN of the data bucket's customer KMS key."""
     log_bucket_name: pulumi.Output[str] | None
-    efs_kms_key: aws.kms.Key | None
-    efs_file_system: aws.efs.FileSystem | None
+    """Name of the access-log bucket; absent without access logging."""
     efs_file_system_id: pulumi.Output[str] | None
+    """Id of the EFS home file system; absent when `efs_home` is off."""
     efs_access_point_id: pulumi.Output[str] | None
+    """Id of the `/home` access point; absent when `efs_home` is off."""
 
     def __init__(self, name: str, args: DataRepositoryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)
+        if args.efs_home and not args.efs_mount_subnet_ids:
+            raise ValueError(
+                f"DataRepository {name}: efs_home is on but efs_mount_subnet_ids is empty; "
+                "pass one subnet id per AZ the file system must be reachable from, or turn efs_home off"
+            )
         self._region = args.region
         self._tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
@@ -305,11 +332,11 @@ class DataRepository(pulumi.ComponentResource):
         account_id = caller.account_id
 
         # --- data key ---------------------------------------------------------------------------
-        self.kms_key = aws.kms.Key(
+        self.kms_key: aws.kms.Key = aws.kms.Key(
             f"{name}-key",
             description=f"{name}: S3 data bucket (SSE-KMS)",
             enable_key_rotation=True,
-            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+            deletion_window_in_days=args.kms_key_deletion_window_days,
             policy=pulumi.Output.json_dumps(
                 pulumi.Output.all(partition, account_id).apply(
                     lambda v: data_key_policy(v[0], v[1], args.region)
@@ -323,10 +350,9 @@ class DataRepository(pulumi.ComponentResource):
         )
 
         # --- data bucket --------------------------------------------------------------------------
-        bucket_config = args.data_bucket
-        self.bucket = aws.s3.Bucket(
+        self.bucket: aws.s3.Bucket = aws.s3.Bucket(
             f"{name}-bucket",
-            force_destroy=bucket_config.force_destroy,
+            force_destroy=args.force_destroy,
             tags=self._tag(f"{name}-bucket"),
             opts=durable,
         )
@@ -356,14 +382,13 @@ class DataRepository(pulumi.ComponentResource):
             # S3 refuses concurrent policy and public-access-block changes on one bucket.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
         )
-        lifecycle = bucket_config.lifecycle
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle",
             bucket=self.bucket.id,
-            rules=lifecycle_rules(lifecycle),
+            rules=lifecycle_rules(args),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
-        tiers = intelligent_tiering_days(lifecycle)
+        tiers = intelligent_tiering_days(args)
         if tiers:
             aws.s3.BucketIntelligentTieringConfiguration(
                 f"{name}-bucket-tiering",
@@ -371,8 +396,8 @@ class DataRepository(pulumi.ComponentResource):
                 name="archive-tiers",
                 status="Enabled",
                 # Archived objects need a restore before Lustre can read them: archive prefix only.
-                filter=aws.s3.BucketIntelligentTieringConfigurationFilterArgs(prefix=lifecycle.archive_prefix)
-                if lifecycle.archive_prefix
+                filter=aws.s3.BucketIntelligentTieringConfigurationFilterArgs(prefix=args.archive_prefix)
+                if args.archive_prefix
                 else None,
                 tierings=[
                     aws.s3.BucketIntelligentTieringConfigurationTieringArgs(access_tier=tier, days=days)
@@ -382,15 +407,15 @@ class DataRepository(pulumi.ComponentResource):
             )
 
         # --- access-log bucket ---------------------------------------------------------------
-        self.log_bucket = None
-        if bucket_config.enable_access_logging:
+        self.log_bucket: aws.s3.Bucket | None = None
+        if args.access_logging:
             self.log_bucket = self._log_bucket(name, args, account_id, durable)
 
         # --- EFS home ------------------------------------------------------------------------
-        self.efs_kms_key = None
-        self.efs_file_system = None
+        self.efs_kms_key: aws.kms.Key | None = None
+        self.efs_file_system: aws.efs.FileSystem | None = None
         access_point: aws.efs.AccessPoint | None = None
-        if args.efs_home.enabled:
+        if args.efs_home:
             access_point = self._efs_home(name, args, durable)
 
         # --- outputs -------------------------------------------------------------------------
@@ -454,7 +479,7 @@ class DataRepository(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         log_bucket = aws.s3.Bucket(
             f"{name}-access-logs",
-            force_destroy=args.data_bucket.force_destroy,
+            force_destroy=args.force_destroy,
             tags=self._tag(f"{name}-access-logs"),
             opts=durable,
         )
@@ -541,18 +566,11 @@ class DataRepository(pulumi.ComponentResource):
         bucket (other readers, other retention); a separate key keeps grants on the data key from
         reaching them and lets either key be disabled or audited alone."""
         child = pulumi.ResourceOptions(parent=self)
-        efs = args.efs_home
-        subnet_ids = list(args.network.private_subnet_ids)
-        if len(subnet_ids) != len(args.availability_zones):
-            raise ValueError(
-                f"DataRepository {name}: the network has {len(subnet_ids)} private subnets for "
-                f"{len(args.availability_zones)} availability zones; pass one AZ name per private subnet"
-            )
         self.efs_kms_key = aws.kms.Key(
             f"{name}-efs-key",
             description=f"{name}: EFS home file system",
             enable_key_rotation=True,
-            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+            deletion_window_in_days=args.kms_key_deletion_window_days,
             tags=self._tag(f"{name}-efs-key"),
             opts=durable,
         )
@@ -566,22 +584,22 @@ class DataRepository(pulumi.ComponentResource):
             f"{name}-efs",
             encrypted=True,
             kms_key_id=self.efs_kms_key.arn,
-            performance_mode=efs.performance_mode,
-            throughput_mode=efs.throughput_mode,
+            performance_mode=args.efs_performance_mode,
+            throughput_mode=args.efs_throughput_mode,
             lifecycle_policies=[
-                aws.efs.FileSystemLifecyclePolicyArgs(transition_to_ia=efs.transition_to_ia),
+                aws.efs.FileSystemLifecyclePolicyArgs(transition_to_ia=args.efs_transition_to_ia),
                 aws.efs.FileSystemLifecyclePolicyArgs(transition_to_primary_storage_class="AFTER_1_ACCESS"),
             ],
             tags=self._tag(f"{name}-efs-home"),
             opts=durable,
         )
         self.efs_file_system = file_system
-        for az, subnet_id in zip(args.availability_zones, subnet_ids, strict=True):
+        for key, subnet_id in args.efs_mount_subnet_ids.items():
             aws.efs.MountTarget(
-                f"{name}-efs-mount-{az}",
+                f"{name}-efs-mount-{key}",
                 file_system_id=file_system.id,
                 subnet_id=subnet_id,
-                security_groups=[args.network.efs_security_group_id],
+                security_groups=list(args.efs_security_group_ids) or None,
                 opts=child,
             )
         access_point = aws.efs.AccessPoint(
@@ -600,7 +618,7 @@ class DataRepository(pulumi.ComponentResource):
             f"{name}-efs-backup",
             file_system_id=file_system.id,
             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(
-                status="ENABLED" if efs.enable_backup else "DISABLED"
+                status="ENABLED" if args.efs_backup else "DISABLED"
             ),
             opts=child,
         )

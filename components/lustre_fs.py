@@ -1,48 +1,36 @@
 """LustreFs: the scratch (SCRATCH_2) and persistent (PERSISTENT_2) FSx for Lustre file systems.
 
-Both live in the network's storage subnet behind the Lustre security group and outlive any
+Both live in one subnet (Lustre lives in one AZ) behind the given security groups and outlive any
 cluster: ParallelCluster mounts them by id (`mounts()`), never creates or deletes them.
 
 - Scratch: AWS-owned key (SCRATCH_2 takes no customer key), LZ4, linked to the data bucket
   either by the legacy `import_path`/`export_path` made at creation (what the committed stacks
   use) or by data repository associations (SCRATCH_2 on Lustre 2.15 supports them), never both.
-- Persistent: the component's customer KMS key (rotation on; unless `enable_customer_kms_key` is
-  off), automatic backups, optional root squash, one data
-  repository association per configured bucket prefix.
+- Persistent: the component's customer KMS key (rotation on; unless `persistent_customer_kms_key`
+  is off), automatic backups, optional root squash, one data repository association per bucket
+  prefix.
 - Both log data-repository warnings and errors to CloudWatch (`/aws/fsx/...` log groups, encrypted
   with the component's key whatever the persistent file system uses).
 
-The expected baseline throughput is plain arithmetic on the config (capacity × MB/s per TiB), so
-the plan shows it next to the design target before anything is deployed.
+Usable on its own: the args are plain values and Pulumi inputs (subnet, security-group ids, the
+bucket name), never the platform's stack schema. The expected baseline throughput is the domain's
+performance model's to compute, not this component's.
 
 Reading order: args → resources → outputs → `register_outputs`, then `mounts()`.
 """
 
-from __future__ import annotations
-
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.data_repository import DataRepository
+from components.data_repository import s3_uri
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.mounts import SharedStorageMount
-from hpc_platform.domain.config.models import (
-    DataRepositoryAssociationConfig,
-    PersistentLustreConfig,
-    ScratchLustreConfig,
-    StackConfig,
-)
-from hpc_platform.domain.limits import (
-    LUSTRE_PERSISTENT_2,
-    LUSTRE_SCRATCH_2,
-    LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
-)
-from hpc_platform.domain.performance import MB_PER_GB, lustre_baseline_mbps
+from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
 
 TYPE_TOKEN = "hpc:storage:LustreFs"
 
@@ -51,70 +39,97 @@ LUSTRE_VERSION = "2.15"
 LUSTRE_LOG_LEVEL = "WARN_ERROR"
 # FSx writes Lustre logs only to log groups under this prefix.
 FSX_LOG_GROUP_PREFIX = "/aws/fsx/"
-KMS_DELETION_WINDOW_DAYS = 30
+# Events a data repository association can follow, in both directions.
+REPOSITORY_EVENTS = ("NEW", "CHANGED", "DELETED")
 
 SCRATCH_MOUNT_DIR = "/scratch"
 # DRAs appear below it: /fsx/projects, /fsx/reference, ...
 PERSISTENT_MOUNT_DIR = "/fsx"
 
 
-class LustreNetwork(Protocol):
-    """What LustreFs needs from the network (EfaNetwork provides it)."""
+# ---------------------------------------------------------------------------------------------
+# Args
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class DataRepositoryAssociationArgs:
+    """A prefix of the data bucket linked into a Lustre file system."""
 
-    @property
-    def storage_subnet_id(self) -> pulumi.Output[str]: ...
+    file_system_path: str
+    """Lustre path the bucket prefix appears at, e.g. `/projects`."""
+    bucket_prefix: str = ""
+    """Prefix in the data bucket (empty: the whole bucket)."""
+    import_events: Sequence[str] = REPOSITORY_EVENTS
+    """S3 changes (`NEW`, `CHANGED`, `DELETED`) Lustre picks up automatically; empty: none."""
+    export_events: Sequence[str] = REPOSITORY_EVENTS
+    """Lustre changes written back to S3 automatically; empty: a read-only association."""
+    batch_import_metadata_on_create: bool = True
+    """Import the prefix's object metadata when the association is created."""
 
-    @property
-    def lustre_security_group_id(self) -> pulumi.Output[str]: ...
+
+# The defaults are the platform's stack defaults (tests/test_lustre_fs.py checks they agree with
+# the config models), so a library user gets the file systems a default stack gets.
+@dataclass(frozen=True, kw_only=True)
+class LustreFsArgs:
+    """Inputs of a LustreFs: where the file systems live, their sizes and links to the bucket."""
+
+    region: str
+    """AWS region: CloudWatch Logs of this region may use the component's key for its log groups."""
+    subnet_id: pulumi.Input[str]
+    """The one subnet (one AZ) both file systems live in."""
+    security_group_ids: Sequence[pulumi.Input[str]] = ()
+    """Security groups of the file systems (they must allow Lustre, TCP 988 and 1018-1023, from
+    clients and among themselves). Empty: the VPC's default security group."""
+    data_bucket: pulumi.Input[str] | None = None
+    """Name of the S3 bucket the import/export paths and associations refer to; required when any
+    is set."""
+    scratch: bool = True
+    """Create the SCRATCH_2 file system."""
+    scratch_capacity_gib: int = 1200
+    """SCRATCH_2 size: 1200, 2400, then multiples of 2400 GiB."""
+    scratch_data_compression: str = "LZ4"
+    """`LZ4` or `NONE`."""
+    scratch_import_path: str | None = None
+    """Bucket prefix scratch lazy-loads from, linked once when FSx creates the file system (legacy
+    link; no automatic export). Not together with `scratch_associations`."""
+    scratch_export_path: str | None = None
+    """Bucket prefix of the legacy export link; requires `scratch_import_path`."""
+    scratch_associations: Sequence[DataRepositoryAssociationArgs] = ()
+    """Bucket prefixes linked into scratch with automatic import/export."""
+    persistent: bool = True
+    """Create the PERSISTENT_2 file system."""
+    persistent_capacity_gib: int = 1200
+    """PERSISTENT_2 size: 1200, 2400, then multiples of 2400 GiB."""
+    persistent_throughput_mbps_per_tib: int = 250
+    """Baseline throughput per TiB of storage: 125, 250, 500 or 1000 MB/s/TiB."""
+    persistent_data_compression: str = "LZ4"
+    """`LZ4` or `NONE`."""
+    persistent_customer_kms_key: bool = True
+    """Encrypt persistent data with the component's customer KMS key instead of an AWS-owned key."""
+    persistent_backup_retention_days: int = 7
+    """Daily automatic backups kept this many days (0–90); 0 turns them off."""
+    persistent_root_squash: str | None = None
+    """`UID:GID` root is squashed to (e.g. `65534:65534`); None: root is not squashed."""
+    persistent_associations: Sequence[DataRepositoryAssociationArgs] = ()
+    """Bucket prefixes linked into the persistent file system, with automatic import/export."""
+    log_retention_days: int = 90
+    """Retention of the Lustre log groups (a CloudWatch Logs retention value)."""
+    daily_backup_start_time: str = "05:00"
+    """UTC `HH:MM` of the persistent file system's daily automatic backup."""
+    protect_data: bool = False
+    """`protect` the persistent file system and the key. Scratch holds only disposable data and is
+    never protected."""
+    final_backup: bool = False
+    """Take a final backup of the persistent file system when it is deleted."""
+    kms_key_deletion_window_days: int | None = None
+    """Waiting period (7–30 days) before the deleted KMS key is gone. None: AWS's default (30)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags for every taggable child, beside the `Name` each gets (a stack-wide transform may add
+    more)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (tested directly)
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LustreThroughput:
-    """Baseline throughput of each file system (0 when disabled) and the design target, in MB/s."""
-
-    scratch_mbps: float
-    persistent_mbps: float
-    target_mbps: float | None
-
-    @property
-    def aggregate_mbps(self) -> float:
-        return self.scratch_mbps + self.persistent_mbps
-
-    @property
-    def meets_target(self) -> bool | None:
-        return None if self.target_mbps is None else self.aggregate_mbps >= self.target_mbps
-
-    def as_output(self) -> dict[str, float | None]:
-        """Rounded for people reading a plan: the three baselines and the target, side by side."""
-        return {
-            "scratch": round(self.scratch_mbps, 1),
-            "persistent": round(self.persistent_mbps, 1),
-            "aggregate": round(self.aggregate_mbps, 1),
-            "target": None if self.target_mbps is None else round(self.target_mbps, 1),
-        }
-
-
-def lustre_throughput(
-    scratch: ScratchLustreConfig, persistent: PersistentLustreConfig, target_gbps: float | None
-) -> LustreThroughput:
-    return LustreThroughput(
-        scratch_mbps=(
-            lustre_baseline_mbps(scratch.capacity_gib, LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB)
-            if scratch.enabled
-            else 0.0
-        ),
-        persistent_mbps=(
-            lustre_baseline_mbps(persistent.capacity_gib, persistent.throughput_mbps_per_tib)
-            if persistent.enabled
-            else 0.0
-        ),
-        target_mbps=None if target_gbps is None else target_gbps * MB_PER_GB,
-    )
-
-
 def association_slug(file_system_path: str) -> str:
     """Resource-name part for an association: `/projects` → `projects`, `/a/b` → `a-b`, `/` → `root`."""
     slug = re.sub(r"[^a-z0-9]+", "-", file_system_path.lower()).strip("-")
@@ -122,7 +137,7 @@ def association_slug(file_system_path: str) -> str:
 
 
 def association_s3_args(
-    association: DataRepositoryAssociationConfig,
+    association: DataRepositoryAssociationArgs,
 ) -> aws.fsx.DataRepositoryAssociationS3Args | None:
     """Automatic import/export policies; a direction with no events is left out (read-only
     associations have no export policy)."""
@@ -162,75 +177,41 @@ def lustre_key_policy(partition: str, account_id: str, region: str, log_group_pr
 
 
 # ---------------------------------------------------------------------------------------------
-# Args
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, kw_only=True)
-class LustreFsArgs:
-    network: LustreNetwork
-    """Storage subnet (Lustre lives in one AZ) and the Lustre security group."""
-    data_repository: DataRepository
-    """The bucket both file systems link to (associations, or scratch's legacy import/export paths)."""
-    region: str
-    scratch: ScratchLustreConfig = field(default_factory=ScratchLustreConfig)
-    persistent: PersistentLustreConfig = field(default_factory=PersistentLustreConfig)
-    target_aggregate_throughput_gbps: float | None = None
-    log_retention_days: int = 90
-    """Retention of the Lustre log groups (a CloudWatch Logs retention value)."""
-    daily_backup_start_time: str = "05:00"
-    """UTC `HH:MM` of the persistent file system's daily automatic backup."""
-    protect_data: bool = False
-    """`protect` the persistent file system and its key (prod), and take a final backup when it is
-    deleted. Scratch holds only disposable data and is never protected."""
-    tags: Mapping[str, str] = field(default_factory=dict)
-    """Extra tags for every taggable child (the compliance tags are added stack-wide)."""
-
-    @classmethod
-    def from_config(
-        cls, config: StackConfig, network: LustreNetwork, data_repository: DataRepository
-    ) -> LustreFsArgs:
-        storage = config.storage
-        return cls(
-            network=network,
-            data_repository=data_repository,
-            region=config.region,
-            scratch=storage.scratch,
-            persistent=storage.persistent,
-            target_aggregate_throughput_gbps=storage.target_aggregate_throughput_gbps,
-            log_retention_days=config.observability.log_retention_days,
-            protect_data=config.environment == "prod",
-            tags=config.tags,
-        )
-
-
-# ---------------------------------------------------------------------------------------------
 # The component
 # ---------------------------------------------------------------------------------------------
 class LustreFs(pulumi.ComponentResource):
-    kms_key: aws.kms.Key | None
-    scratch_file_system: aws.fsx.LustreFileSystem | None
-    persistent_file_system: aws.fsx.LustreFileSystem | None
-    data_repository_associations: list[aws.fsx.DataRepositoryAssociation]
+    """Scratch (SCRATCH_2) and persistent (PERSISTENT_2) FSx for Lustre file systems, their log
+    groups, the KMS key, and the data repository associations to an S3 bucket."""
+
+    kms_key_arn: pulumi.Output[str] | None
+    """ARN of the component's KMS key (Lustre log groups; persistent data unless turned off);
+    absent when neither file system is created."""
     scratch_file_system_id: pulumi.Output[str] | None
     scratch_dns_name: pulumi.Output[str] | None
     scratch_mount_name: pulumi.Output[str] | None
     persistent_file_system_id: pulumi.Output[str] | None
     persistent_dns_name: pulumi.Output[str] | None
     persistent_mount_name: pulumi.Output[str] | None
-    throughput: LustreThroughput
-    expected_baseline_throughput_mbps: float
-    target_throughput_mbps: float | None
 
     def __init__(self, name: str, args: LustreFsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE_TOKEN, name, None, opts)
+        scratch_links = [args.scratch_import_path, args.scratch_export_path, *args.scratch_associations]
+        linked = (args.scratch and any(link is not None for link in scratch_links)) or (
+            args.persistent and bool(args.persistent_associations)
+        )
+        if linked and args.data_bucket is None:
+            raise ValueError(
+                f"LustreFs {name}: import/export paths or data repository associations are set "
+                "but data_bucket is not; pass the name of the bucket they refer to"
+            )
         self._tags = dict(args.tags)
+        self._data_bucket = args.data_bucket
         child = pulumi.ResourceOptions(parent=self)
-        scratch, persistent = args.scratch, args.persistent
-        data = args.data_repository
         log_group_prefix = f"{FSX_LOG_GROUP_PREFIX}{name}/"
 
-        # --- key: the Lustre log groups always, persistent data when `enable_customer_kms_key` ----
-        self.kms_key = None
-        if scratch.enabled or persistent.enabled:
+        # --- key: the Lustre log groups always, persistent data when `persistent_customer_kms_key`
+        self.kms_key: aws.kms.Key | None = None
+        if args.scratch or args.persistent:
             invoke = pulumi.InvokeOutputOptions(parent=self)
             partition = aws.get_partition_output(opts=invoke).partition
             account_id = aws.get_caller_identity_output(opts=invoke).account_id
@@ -238,7 +219,7 @@ class LustreFs(pulumi.ComponentResource):
                 f"{name}-key",
                 description=f"{name}: Lustre log groups and the persistent file system",
                 enable_key_rotation=True,
-                deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+                deletion_window_in_days=args.kms_key_deletion_window_days,
                 policy=pulumi.Output.json_dumps(
                     pulumi.Output.all(partition, account_id).apply(
                         lambda v: lustre_key_policy(v[0], v[1], args.region, log_group_prefix)
@@ -252,79 +233,78 @@ class LustreFs(pulumi.ComponentResource):
             )
 
         # --- scratch ---------------------------------------------------------------------------
-        self.scratch_file_system = None
-        self.data_repository_associations = []
-        if scratch.enabled:
+        self.scratch_file_system: aws.fsx.LustreFileSystem | None = None
+        self.data_repository_associations: list[aws.fsx.DataRepositoryAssociation] = []
+        if args.scratch:
             self.scratch_file_system = aws.fsx.LustreFileSystem(
                 f"{name}-scratch",
                 deployment_type=LUSTRE_SCRATCH_2,
-                storage_capacity=scratch.capacity_gib,
-                data_compression_type=scratch.data_compression,
+                storage_capacity=args.scratch_capacity_gib,
+                data_compression_type=args.scratch_data_compression,
                 file_system_type_version=LUSTRE_VERSION,
-                subnet_ids=args.network.storage_subnet_id,
-                security_group_ids=[args.network.lustre_security_group_id],
+                subnet_ids=args.subnet_id,
+                security_group_ids=list(args.security_group_ids) or None,
                 # No kms_key_id: SCRATCH_2 is always encrypted with an AWS-owned key.
-                import_path=data.s3_uri(scratch.import_path) if scratch.import_path is not None else None,
-                export_path=data.s3_uri(scratch.export_path) if scratch.export_path is not None else None,
+                import_path=self._s3_uri(args.scratch_import_path)
+                if args.scratch_import_path is not None
+                else None,
+                export_path=self._s3_uri(args.scratch_export_path)
+                if args.scratch_export_path is not None
+                else None,
                 log_configuration=self._logging(name, "scratch", log_group_prefix, args),
                 tags=self._tag(f"{name}-scratch"),
                 opts=child,
             )
-            self._associations(
-                f"{name}-scratch-dra", self.scratch_file_system, scratch.data_repository_associations, data
-            )
+            self._associations(f"{name}-scratch-dra", self.scratch_file_system, args.scratch_associations)
 
         # --- persistent ------------------------------------------------------------------------
-        self.persistent_file_system = None
-        if persistent.enabled:
-            backups = persistent.automatic_backup_retention_days > 0
+        self.persistent_file_system: aws.fsx.LustreFileSystem | None = None
+        if args.persistent:
+            backups = args.persistent_backup_retention_days > 0
             persistent_key_arn = (
-                self.kms_key.arn if self.kms_key is not None and persistent.enable_customer_kms_key else None
+                self.kms_key.arn if self.kms_key is not None and args.persistent_customer_kms_key else None
             )
             self.persistent_file_system = aws.fsx.LustreFileSystem(
                 f"{name}-persistent",
                 deployment_type=LUSTRE_PERSISTENT_2,
-                storage_capacity=persistent.capacity_gib,
-                per_unit_storage_throughput=persistent.throughput_mbps_per_tib,
-                data_compression_type=persistent.data_compression,
+                storage_capacity=args.persistent_capacity_gib,
+                per_unit_storage_throughput=args.persistent_throughput_mbps_per_tib,
+                data_compression_type=args.persistent_data_compression,
                 file_system_type_version=LUSTRE_VERSION,
-                subnet_ids=args.network.storage_subnet_id,
-                security_group_ids=[args.network.lustre_security_group_id],
+                subnet_ids=args.subnet_id,
+                security_group_ids=list(args.security_group_ids) or None,
                 kms_key_id=persistent_key_arn,
-                automatic_backup_retention_days=persistent.automatic_backup_retention_days,
+                automatic_backup_retention_days=args.persistent_backup_retention_days,
                 daily_automatic_backup_start_time=args.daily_backup_start_time if backups else None,
                 copy_tags_to_backups=True,
-                skip_final_backup=not args.protect_data,
+                skip_final_backup=not args.final_backup,
                 root_squash_configuration=(
-                    aws.fsx.LustreFileSystemRootSquashConfigurationArgs(root_squash=persistent.root_squash)
-                    if persistent.root_squash is not None
+                    aws.fsx.LustreFileSystemRootSquashConfigurationArgs(
+                        root_squash=args.persistent_root_squash
+                    )
+                    if args.persistent_root_squash is not None
                     else None
                 ),
                 log_configuration=self._logging(name, "persistent", log_group_prefix, args),
                 tags=self._tag(f"{name}-persistent"),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect_data),
             )
-            self._associations(
-                f"{name}-dra", self.persistent_file_system, persistent.data_repository_associations, data
-            )
+            self._associations(f"{name}-dra", self.persistent_file_system, args.persistent_associations)
 
         # --- outputs ---------------------------------------------------------------------------
         fs_scratch, fs_persistent = self.scratch_file_system, self.persistent_file_system
+        self.kms_key_arn = self.kms_key.arn if self.kms_key is not None else None
         self.scratch_file_system_id = fs_scratch.id if fs_scratch is not None else None
         self.scratch_dns_name = fs_scratch.dns_name if fs_scratch is not None else None
         self.scratch_mount_name = fs_scratch.mount_name if fs_scratch is not None else None
         self.persistent_file_system_id = fs_persistent.id if fs_persistent is not None else None
         self.persistent_dns_name = fs_persistent.dns_name if fs_persistent is not None else None
         self.persistent_mount_name = fs_persistent.mount_name if fs_persistent is not None else None
-        self.throughput = lustre_throughput(scratch, persistent, args.target_aggregate_throughput_gbps)
-        self.expected_baseline_throughput_mbps = self.throughput.aggregate_mbps
-        self.target_throughput_mbps = self.throughput.target_mbps
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, Any]:
         """What the component registers; program.py exports the same values (disabled file systems
-        left out). `lustre_throughput_mbps` puts the expected baselines (scratch, persistent, aggregate)
-        next to the design target."""
+        left out)."""
         outputs = {
             "scratch_file_system_id": self.scratch_file_system_id,
             "scratch_dns_name": self.scratch_dns_name,
@@ -332,15 +312,18 @@ class LustreFs(pulumi.ComponentResource):
             "persistent_file_system_id": self.persistent_file_system_id,
             "persistent_dns_name": self.persistent_dns_name,
             "persistent_mount_name": self.persistent_mount_name,
-            "lustre_kms_key_arn": self.kms_key.arn if self.kms_key is not None else None,
-            "lustre_throughput_mbps": self.throughput.as_output(),
-            "lustre_throughput_meets_target": self.throughput.meets_target,
+            "lustre_kms_key_arn": self.kms_key_arn,
         }
         return {key: value for key, value in outputs.items() if value is not None}
 
     # --- resource builders (called from __init__ only) ----------------------------------------
     def _tag(self, name: str) -> dict[str, str]:
         return {**self._tags, "Name": name}
+
+    def _s3_uri(self, prefix: str) -> pulumi.Output[str]:
+        bucket = self._data_bucket
+        assert bucket is not None, "checked in __init__: a path or association needs data_bucket"
+        return pulumi.Output.from_input(bucket).apply(lambda name: s3_uri(name, prefix))
 
     def _logging(
         self, name: str, role: str, log_group_prefix: str, args: LustreFsArgs
@@ -359,8 +342,7 @@ class LustreFs(pulumi.ComponentResource):
         self,
         prefix: str,
         file_system: aws.fsx.LustreFileSystem,
-        associations: list[DataRepositoryAssociationConfig],
-        data: DataRepository,
+        associations: Sequence[DataRepositoryAssociationArgs],
     ) -> None:
         for association in associations:
             role = f"{prefix}-{association_slug(association.file_system_path)}"
@@ -369,7 +351,7 @@ class LustreFs(pulumi.ComponentResource):
                     role,
                     file_system_id=file_system.id,
                     file_system_path=association.file_system_path,
-                    data_repository_path=data.s3_uri(association.bucket_prefix),
+                    data_repository_path=self._s3_uri(association.bucket_prefix),
                     batch_import_meta_data_on_create=association.batch_import_metadata_on_create,
                     delete_data_in_filesystem=False,
                     s3=association_s3_args(association),

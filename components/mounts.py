@@ -1,10 +1,8 @@
 """The shape storage components hand to the cluster: one mount per shared file system.
 
-LustreFs and DataRepository return these from `mounts()`; the ParallelCluster renderer turns
-them into `SharedStorage` entries that mount existing file systems by id.
+LustreFs and DataRepository return these from `mounts()`; the ParallelCluster config turns them
+into `SharedStorage` entries that mount existing file systems by id.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal

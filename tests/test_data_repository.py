@@ -1,17 +1,19 @@
-"""DataRepository: pure helpers, properties of every stack's offline plan, and mutated stack files."""
+"""DataRepository: pure helpers, properties of every stack's offline plan, mutated stack files,
+and the component built on its own from its args (the library use)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-import pulumi
 import pulumi_aws as aws
 import pytest
+from pulumi.provider.experimental.analyzer import Analyzer
 
 from components.data_repository import (
     ACCESS_LOG_PREFIX,
@@ -26,10 +28,12 @@ from components.data_repository import (
     s3_uri,
 )
 from components.mounts import SharedStorageMount
+from hpc_platform.app import wiring
 from hpc_platform.app.offline import StackPlan, plan_stack_file, run_offline
 from hpc_platform.app.offline.engine import Plan, PlannedResource
 from hpc_platform.app.tagging import is_taggable
-from hpc_platform.domain.config.models import LifecycleConfig, StackConfig
+from hpc_platform.domain.config.models import StackConfig, StorageConfig
+from hpc_platform.domain.environments import profile
 from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
 from tests.support.component_queries import component_queries
 from tests.support.stacks import STACKS, planned
@@ -98,6 +102,22 @@ def plan_with(
     return plan_stack_file(write_stack(config, "Pulumi.storage.yaml")).plan
 
 
+def stub_network(config: StackConfig) -> Any:
+    """What the wiring reads from EfaNetwork: one private subnet per AZ and the EFS group."""
+    return SimpleNamespace(
+        private_subnet_ids=[f"subnet-{az}" for az in config.network.availability_zones],
+        efs_security_group_id="sg-efs",
+    )
+
+
+def wired(config: StackConfig) -> DataRepositoryArgs:
+    return wiring.data_repository_args(config, stub_network(config))
+
+
+def lifecycle(**values: Any) -> DataRepositoryArgs:
+    return DataRepositoryArgs(region="us-east-2", **values)
+
+
 # --- pure helpers --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("bucket", "prefix", "expected"),
@@ -113,8 +133,8 @@ def test_s3_uri(bucket: str, prefix: str | None, expected: str) -> None:
     assert s3_uri(bucket, prefix) == expected
 
 
-def _transitions(lifecycle: LifecycleConfig) -> list[tuple[str, int]]:
-    rules = {rule.id: rule for rule in lifecycle_rules(lifecycle)}
+def _transitions(args: DataRepositoryArgs) -> list[tuple[str, int]]:
+    rules = {rule.id: rule for rule in lifecycle_rules(args)}
     tiering = rules.get("tiering")
     if tiering is None:
         return []
@@ -122,27 +142,27 @@ def _transitions(lifecycle: LifecycleConfig) -> list[tuple[str, int]]:
 
 
 def test_lifecycle_with_intelligent_tiering_moves_everything_on_day_zero() -> None:
-    lifecycle = LifecycleConfig(cold_after_days=120, archive_after_days=400)
-    assert _transitions(lifecycle) == [("INTELLIGENT_TIERING", 0)]
-    assert intelligent_tiering_days(lifecycle) == {"ARCHIVE_ACCESS": 120, "DEEP_ARCHIVE_ACCESS": 400}
+    args = lifecycle(cold_after_days=120, archive_after_days=400)
+    assert _transitions(args) == [("INTELLIGENT_TIERING", 0)]
+    assert intelligent_tiering_days(args) == {"ARCHIVE_ACCESS": 120, "DEEP_ARCHIVE_ACCESS": 400}
 
 
 def test_lifecycle_without_intelligent_tiering_uses_fixed_days_and_skips_unset_tiers() -> None:
-    lifecycle = LifecycleConfig(
-        enable_intelligent_tiering=False, warm_after_days=45, cold_after_days=None, archive_after_days=200
+    args = lifecycle(
+        intelligent_tiering=False, warm_after_days=45, cold_after_days=None, archive_after_days=200
     )
-    assert _transitions(lifecycle) == [("STANDARD_IA", 45)]
-    (archive,) = [rule for rule in lifecycle_rules(lifecycle) if rule.id == "archive"]
+    assert _transitions(args) == [("STANDARD_IA", 45)]
+    (archive,) = [rule for rule in lifecycle_rules(args) if rule.id == "archive"]
     assert archive.filter.prefix == "archive/"
     assert [(t.storage_class, t.days) for t in archive.transitions] == [("DEEP_ARCHIVE", 200)]
-    assert intelligent_tiering_days(lifecycle) == {}
-    none = LifecycleConfig(enable_intelligent_tiering=False, cold_after_days=None, archive_after_days=None)
+    assert intelligent_tiering_days(args) == {}
+    none = lifecycle(intelligent_tiering=False, cold_after_days=None, archive_after_days=None)
     assert _transitions(none) == []
 
 
 def test_lifecycle_always_expires_old_versions_and_aborts_uploads() -> None:
-    lifecycle = LifecycleConfig(noncurrent_version_expiration_days=33, abort_incomplete_multipart_days=3)
-    rules = {rule.id: rule for rule in lifecycle_rules(lifecycle)}
+    args = lifecycle(noncurrent_version_expiration_days=33, abort_incomplete_multipart_days=3)
+    rules = {rule.id: rule for rule in lifecycle_rules(args)}
     assert rules["noncurrent-versions"].noncurrent_version_expiration.noncurrent_days == 33
     assert rules["noncurrent-versions"].expiration.expired_object_delete_marker is True
     assert (
@@ -153,7 +173,7 @@ def test_lifecycle_always_expires_old_versions_and_aborts_uploads() -> None:
 
 
 def test_intelligent_tiering_leaves_out_unset_archive_tiers() -> None:
-    assert intelligent_tiering_days(LifecycleConfig(cold_after_days=None, archive_after_days=200)) == {
+    assert intelligent_tiering_days(lifecycle(cold_after_days=None, archive_after_days=200)) == {
         "DEEP_ARCHIVE_ACCESS": 200
     }
 
@@ -212,7 +232,7 @@ def test_resource_counts_follow_the_stack_config(stack: str) -> None:
         BUCKET_POLICY: 1 + logging,
         LIFECYCLE: 1 + logging,
         LOGGING: logging,
-        TIERING: int(bool(intelligent_tiering_days(storage.data_bucket.lifecycle))),
+        TIERING: int(bool(intelligent_tiering_days(wired(config)))),
         KMS_KEY: 1 + efs,
         KMS_ALIAS: 1 + efs,
         EFS: efs,
@@ -435,34 +455,65 @@ def test_efs_backup_policy_is_disabled_explicitly(stack_config: LoadStack, write
     assert backup.inputs["backupPolicy"] == {"status": "DISABLED"}
 
 
-# --- the component on its own: grants, mounts, a mismatched network -----------------------------
-@dataclass
-class StubNetwork:
-    private_subnet_ids: list[pulumi.Output[str]]
-    efs_security_group_id: pulumi.Output[str]
+# --- the wiring: config and environment table → args ---------------------------------------------
+def test_args_defaults_are_the_stack_defaults() -> None:
+    """A library user who passes only the required args gets the bucket and EFS a stack with an
+    empty `hpc:storage` gets: the args' defaults and the config models' defaults agree."""
+    config = config_of(planned("dev"))
+    from_config = wired(config.model_copy(update={"storage": StorageConfig()}))
+    environment_and_wiring = {
+        "region",
+        "efs_mount_subnet_ids",
+        "efs_security_group_ids",
+        "access_log_retention_days",  # the stack's log retention, not a storage setting
+        "protect_data",
+        "kms_key_deletion_window_days",
+    }
+    required = {f.name: getattr(from_config, f.name) for f in dataclasses.fields(DataRepositoryArgs)}
+    defaults = DataRepositoryArgs(**{name: required[name] for name in environment_and_wiring})
+    assert from_config == defaults
 
 
-def _stub_network(subnets: int) -> StubNetwork:
-    return StubNetwork(
-        [pulumi.Output.from_input(f"subnet-{i}") for i in range(subnets)], pulumi.Output.from_input("sg-efs")
-    )
+@pytest.mark.parametrize("stack", STACKS)
+def test_wiring_hands_environment_choices_and_no_compliance_tags(stack: str) -> None:
+    config = config_of(planned(stack))
+    args = wired(config)
+    environment = profile(config.environment)
+    assert args.protect_data is environment.protect_data
+    assert args.kms_key_deletion_window_days == environment.kms_deletion_window_days
+    # The stack transform adds the compliance tags; the component must not send them again.
+    assert dict(args.tags) == {}
+    assert args.efs_mount_subnet_ids == {az: f"subnet-{az}" for az in config.network.availability_zones}
 
 
-def _plan_component(efs_enabled: bool = True, subnets: int = 2) -> tuple[Plan, dict[str, Any]]:
+@pytest.mark.parametrize("stack", STACKS)
+def test_keys_wait_the_environments_deletion_window(stack: str) -> None:
+    plan = planned(stack).plan
+    window = profile(config_of(planned(stack)).environment).kms_deletion_window_days
+    assert named(plan, "key").inputs["deletionWindowInDays"] == window
+    assert named(plan, "efs-key").inputs["deletionWindowInDays"] == window
+
+
+# --- the component on its own: schema, grants, mounts, tags ----------------------------------------
+def test_analyzer_builds_a_schema_for_the_component() -> None:
+    result = Analyzer("hpc").analyze([DataRepository])
+    definition = result["component_definitions"]["DataRepository"]
+    assert {"region", "efsMountSubnetIds", "protectData", "tags"} <= set(definition.inputs)
+    assert {"bucketName", "bucketArn", "kmsKeyArn", "efsFileSystemId"} <= set(definition.outputs)
+    assert definition.inputs["efsMountSubnetIds"].additional_properties is not None
+
+
+def _plan_component(**values: Any) -> tuple[Plan, dict[str, Any]]:
     captured: dict[str, Any] = {}
+    args: dict[str, Any] = {
+        "region": "us-east-2",
+        "efs_mount_subnet_ids": {"us-east-2a": "subnet-a", "us-east-2b": "subnet-b"},
+        "efs_security_group_ids": ["sg-efs"],
+        **values,
+    }
 
     def program() -> None:
-        from hpc_platform.domain.config.models import EfsHomeConfig
-
-        data = DataRepository(
-            "unit-data",
-            DataRepositoryArgs(
-                network=_stub_network(subnets),
-                region="us-east-2",
-                availability_zones=["us-east-2a", "us-east-2b"],
-                efs_home=EfsHomeConfig(enabled=efs_enabled),
-            ),
-        )
+        data = DataRepository("unit-data", DataRepositoryArgs(**args))
         role = aws.iam.Role("head", assume_role_policy="{}")
         captured["read"] = data.grant_read(role)
         captured["write"] = data.grant_read_write(aws.iam.Role("compute", assume_role_policy="{}"))
@@ -487,14 +538,53 @@ def test_grants_attach_read_and_read_write_policies_to_the_roles() -> None:
 
 
 def test_mounts_home_only_when_efs_is_enabled() -> None:
-    _, with_efs = _plan_component(efs_enabled=True)
+    _, with_efs = _plan_component(efs_home=True)
     (mount,) = with_efs["mounts"]
     assert isinstance(mount, SharedStorageMount)
     assert (mount.name, mount.mount_dir, mount.storage_type) == ("home", "/home", "Efs")
-    _, without = _plan_component(efs_enabled=False)
+    _, without = _plan_component(efs_home=False, efs_mount_subnet_ids={})
     assert without["mounts"] == []
 
 
-def test_fails_when_private_subnets_and_azs_disagree() -> None:
-    with pytest.raises(Exception, match="3 private subnets for 2 availability zones"):
-        _plan_component(subnets=3)
+def test_one_mount_target_per_given_subnet_named_by_its_key() -> None:
+    plan, _ = _plan_component()
+    targets = {r.name: r.inputs for r in plan.of_type(MOUNT_TARGET)}
+    assert {name: t["subnetId"] for name, t in targets.items()} == {
+        "unit-data-efs-mount-us-east-2a": "subnet-a",
+        "unit-data-efs-mount-us-east-2b": "subnet-b",
+    }
+    assert {tuple(t["securityGroups"]) for t in targets.values()} == {("sg-efs",)}
+
+
+def test_efs_home_without_mount_subnets_is_refused() -> None:
+    with pytest.raises(Exception, match="efs_home is on but efs_mount_subnet_ids is empty"):
+        _plan_component(efs_mount_subnet_ids={})
+
+
+def test_library_use_tags_every_taggable_child_with_the_given_tags_only() -> None:
+    plan, _ = _plan_component(tags={"Project": "demo"})
+    taggable = [
+        r for r in plan.resources if r.custom and is_taggable(r.type) and r.name.startswith("unit-data")
+    ]
+    assert {r.type for r in taggable} >= {BUCKET, KMS_KEY, EFS, ACCESS_POINT}
+    for resource in taggable:
+        # The given tags and the Name the component sets; nothing compliance-related without a transform.
+        assert set(resource.inputs["tags"]) == {"Project", "Name"}, resource.name
+        assert resource.inputs["tags"]["Project"] == "demo"
+    assert plan.by_name("unit-data-bucket").inputs["tags"]["Name"] == "unit-data-bucket"
+
+
+def test_environment_choices_arrive_as_plain_args() -> None:
+    plan, _ = _plan_component(protect_data=True, kms_key_deletion_window_days=7)
+    assert {r.name for r in plan.resources if r.protect} == {
+        "unit-data-key",
+        "unit-data-bucket",
+        "unit-data-access-logs",
+        "unit-data-efs-key",
+        "unit-data-efs",
+    }
+    assert {r.inputs["deletionWindowInDays"] for r in plan.of_type(KMS_KEY)} == {7}
+    unset, _ = _plan_component()
+    # Left to AWS's default when not given.
+    assert [r.inputs.get("deletionWindowInDays") for r in unset.of_type(KMS_KEY)] == [None, None]
+    assert not any(r.protect for r in unset.resources)

@@ -1,34 +1,35 @@
-"""LustreFs: throughput arithmetic and other pure helpers, every stack's offline plan, and mutated
-stack files."""
+"""LustreFs: pure helpers, the throughput outputs the program adds beside it, every stack's offline
+plan, mutated stack files, and the component built on its own from its args (the library use)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pulumi
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pulumi.provider.experimental.analyzer import Analyzer
 
-from components.data_repository import DataRepository, DataRepositoryArgs
 from components.lustre_fs import (
     FSX_LOG_GROUP_PREFIX,
     LUSTRE_LOG_LEVEL,
     LUSTRE_VERSION,
     TYPE_TOKEN,
+    DataRepositoryAssociationArgs,
     LustreFs,
     LustreFsArgs,
-    LustreThroughput,
     association_s3_args,
     association_slug,
-    lustre_throughput,
 )
 from components.mounts import SharedStorageMount
+from hpc_platform.app import wiring
 from hpc_platform.app.offline import StackPlan, plan_stack_file, run_offline
 from hpc_platform.app.offline.engine import Plan, PlannedResource
 from hpc_platform.app.tagging import is_taggable
@@ -37,13 +38,15 @@ from hpc_platform.domain.config.models import (
     PersistentLustreConfig,
     ScratchLustreConfig,
     StackConfig,
+    StorageConfig,
 )
+from hpc_platform.domain.environments import profile
 from hpc_platform.domain.limits import (
     LUSTRE_PERSISTENT_2_THROUGHPUT_MBPS_PER_TIB,
     LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB,
     REQUIRED_TAG_KEYS,
 )
-from hpc_platform.domain.performance import lustre_baseline_mbps
+from hpc_platform.domain.performance import lustre_baseline_mbps, throughput_model
 from tests.support.component_queries import component_queries
 from tests.support.stacks import STACKS, planned
 
@@ -83,6 +86,18 @@ def plan_with(
     return plan_stack_file(write_stack(config, "Pulumi.lustre.yaml")).plan
 
 
+def wired(config: StackConfig) -> LustreFsArgs:
+    """The wiring's args, with stand-ins for what it reads from EfaNetwork and DataRepository."""
+    network = SimpleNamespace(storage_subnet_id="subnet-storage", lustre_security_group_id="sg-lustre")
+    data = SimpleNamespace(bucket_name="data-bucket")
+    return wiring.lustre_args(config, network, data)  # type: ignore[arg-type]
+
+
+def with_storage(config: StackConfig, **parts: Any) -> StackConfig:
+    """`config` with some of `storage`'s parts (scratch, persistent, target) replaced."""
+    return config.model_copy(update={"storage": config.storage.model_copy(update=parts)})
+
+
 # --- throughput arithmetic -----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("capacity_gib", "per_tib", "expected"),
@@ -100,30 +115,41 @@ def test_baseline_throughput_is_capacity_in_tib_times_throughput_per_tib(
     assert lustre_baseline_mbps(capacity_gib, per_tib) == pytest.approx(expected)
 
 
-def test_scratch_uses_the_scratch_2_baseline_and_target_is_converted_to_mbps() -> None:
-    throughput = lustre_throughput(
-        ScratchLustreConfig(capacity_gib=2400),
-        PersistentLustreConfig(capacity_gib=2400, throughput_mbps_per_tib=1000),
-        target_gbps=2.5,
-    )
-    assert LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB == 200
-    assert throughput.scratch_mbps == pytest.approx(2400 / 1024 * 200)
-    assert throughput.persistent_mbps == pytest.approx(2400 / 1024 * 1000)
-    assert throughput.aggregate_mbps == pytest.approx(2400 / 1024 * 1200)
-    assert throughput.target_mbps == 2500
-    assert throughput.meets_target is True
+def _throughput(config: StackConfig) -> dict[str, Any]:
+    return wiring.lustre_throughput_outputs(config)
 
 
-def test_disabled_file_systems_contribute_nothing() -> None:
-    throughput = lustre_throughput(
-        ScratchLustreConfig(enabled=False, capacity_gib=24000),
-        PersistentLustreConfig(capacity_gib=1200, throughput_mbps_per_tib=125),
-        target_gbps=1,
+def test_throughput_outputs_use_the_scratch_2_baseline_and_convert_the_target_to_mbps() -> None:
+    config = with_storage(
+        config_of(planned("dev")),
+        scratch=ScratchLustreConfig(capacity_gib=2400),
+        persistent=PersistentLustreConfig(capacity_gib=2400, throughput_mbps_per_tib=1000),
+        target_aggregate_throughput_gbps=2.5,
     )
-    assert throughput.scratch_mbps == 0
-    assert throughput.aggregate_mbps == pytest.approx(146.484375)
-    assert throughput.meets_target is False
-    assert lustre_throughput(ScratchLustreConfig(), PersistentLustreConfig(), None).meets_target is None
+    outputs = _throughput(config)
+    assert outputs["lustre_throughput_mbps"] == {
+        "scratch": 468.8,  # 2400 / 1024 TiB × 200 MB/s/TiB = 468.75
+        "persistent": 2343.8,
+        "aggregate": 2812.5,
+        "target": 2500.0,
+    }
+    assert outputs["lustre_throughput_meets_target"] is True
+
+
+def test_throughput_outputs_count_disabled_file_systems_as_zero_and_omit_a_verdict_without_target() -> None:
+    config = with_storage(
+        config_of(planned("dev")),
+        scratch=ScratchLustreConfig(enabled=False, capacity_gib=24000),
+        persistent=PersistentLustreConfig(capacity_gib=1200, throughput_mbps_per_tib=125),
+        target_aggregate_throughput_gbps=1,
+    )
+    outputs = _throughput(config)
+    assert outputs["lustre_throughput_mbps"]["scratch"] == 0
+    assert outputs["lustre_throughput_mbps"]["aggregate"] == pytest.approx(146.5)
+    assert outputs["lustre_throughput_meets_target"] is False
+    untargeted = _throughput(with_storage(config, target_aggregate_throughput_gbps=None))
+    assert untargeted["lustre_throughput_mbps"]["target"] is None
+    assert "lustre_throughput_meets_target" not in untargeted
 
 
 @given(
@@ -134,21 +160,19 @@ def test_disabled_file_systems_contribute_nothing() -> None:
 def test_aggregate_is_the_sum_and_grows_with_capacity(
     scratch_steps: int, persistent_steps: int, per_tib: int
 ) -> None:
+    base = config_of(planned("dev"))
     scratch = ScratchLustreConfig(capacity_gib=2400 * scratch_steps)
     persistent = PersistentLustreConfig(capacity_gib=2400 * persistent_steps, throughput_mbps_per_tib=per_tib)
-    throughput = lustre_throughput(scratch, persistent, None)
-    assert throughput.aggregate_mbps == pytest.approx(throughput.scratch_mbps + throughput.persistent_mbps)
-    bigger = lustre_throughput(
-        scratch.model_copy(update={"capacity_gib": scratch.capacity_gib + 2400}), persistent, None
+    model = throughput_model(with_storage(base, scratch=scratch, persistent=persistent))
+    assert model.aggregate_mbps == pytest.approx(sum(fs.baseline_mbps for fs in model.file_systems))
+    bigger = throughput_model(
+        with_storage(
+            base,
+            scratch=scratch.model_copy(update={"capacity_gib": scratch.capacity_gib + 2400}),
+            persistent=persistent,
+        )
     )
-    assert bigger.aggregate_mbps - throughput.aggregate_mbps == pytest.approx(2400 / 1024 * 200)
-
-
-def test_throughput_output_rounds_and_keeps_the_target_beside_the_baselines() -> None:
-    output = LustreThroughput(
-        scratch_mbps=91406.25, persistent_mbps=45703.125, target_mbps=100000.0
-    ).as_output()
-    assert output == {"scratch": 91406.2, "persistent": 45703.1, "aggregate": 137109.4, "target": 100000.0}
+    assert bigger.aggregate_mbps - model.aggregate_mbps == pytest.approx(2400 / 1024 * 200)
 
 
 # --- associations --------------------------------------------------------------------------------
@@ -167,15 +191,15 @@ def test_association_slug(path: str, slug: str) -> None:
 
 
 def test_association_policies_leave_out_directions_without_events() -> None:
-    both = association_s3_args(DataRepositoryAssociationConfig(file_system_path="/p"))
+    both = association_s3_args(DataRepositoryAssociationArgs(file_system_path="/p"))
     assert both is not None
     assert both.auto_import_policy.events == ["NEW", "CHANGED", "DELETED"]
     assert both.auto_export_policy.events == ["NEW", "CHANGED", "DELETED"]
-    read_only = association_s3_args(DataRepositoryAssociationConfig(file_system_path="/r", export_events=[]))
+    read_only = association_s3_args(DataRepositoryAssociationArgs(file_system_path="/r", export_events=[]))
     assert read_only is not None and read_only.auto_export_policy is None
     assert read_only.auto_import_policy.events == ["NEW", "CHANGED", "DELETED"]
     manual = association_s3_args(
-        DataRepositoryAssociationConfig(file_system_path="/m", import_events=[], export_events=[])
+        DataRepositoryAssociationArgs(file_system_path="/m", import_events=[], export_events=[])
     )
     assert manual is None
 
@@ -324,12 +348,14 @@ def test_only_prod_protects_the_persistent_file_system_and_its_key(stack: str) -
 @pytest.mark.parametrize("stack", STACKS)
 def test_plan_outputs_show_the_baseline_next_to_the_target(stack: str) -> None:
     stack_plan = planned(stack)
-    storage = config_of(stack_plan).storage
-    expected = lustre_throughput(
-        storage.scratch, storage.persistent, storage.target_aggregate_throughput_gbps
-    )
+    config = config_of(stack_plan)
+    storage = config.storage
+    model = throughput_model(config)
     outputs = stack_plan.plan.outputs
-    assert outputs["lustre_throughput_mbps"] == expected.as_output()
+    assert outputs["lustre_throughput_mbps"]["aggregate"] == round(model.aggregate_mbps, 1)
+    assert outputs["lustre_throughput_mbps"]["scratch"] == round(
+        lustre_baseline_mbps(storage.scratch.capacity_gib, LUSTRE_SCRATCH_2_THROUGHPUT_MBPS_PER_TIB), 1
+    )
     assert outputs["lustre_throughput_mbps"]["target"] == storage.target_aggregate_throughput_gbps * 1000
     assert outputs["lustre_throughput_meets_target"] is True
     plan = stack_plan.plan
@@ -428,43 +454,76 @@ def test_reports_a_throughput_target_the_baseline_misses(
     assert plan.outputs["lustre_throughput_meets_target"] is False
 
 
-# --- the component on its own: mounts ------------------------------------------------------------
-@dataclass
-class StubNetwork:
-    private_subnet_ids: list[pulumi.Output[str]]
-    efs_security_group_id: pulumi.Output[str]
-    storage_subnet_id: pulumi.Output[str]
-    lustre_security_group_id: pulumi.Output[str]
+# --- the wiring: config and environment table → args ---------------------------------------------
+def test_args_defaults_are_the_stack_defaults() -> None:
+    """A library user who passes only the required args gets the file systems a stack with an
+    empty `hpc:storage` gets: the args' defaults and the config models' defaults agree."""
+    from_config = wired(config_of(planned("dev")).model_copy(update={"storage": StorageConfig()}))
+    environment_and_wiring = {
+        "region",
+        "subnet_id",
+        "security_group_ids",
+        "data_bucket",
+        "log_retention_days",  # the stack's log retention, not a storage setting
+        "protect_data",
+        "final_backup",
+        "kms_key_deletion_window_days",
+    }
+    values = {f.name: getattr(from_config, f.name) for f in dataclasses.fields(LustreFsArgs)}
+    defaults = LustreFsArgs(**{name: values[name] for name in environment_and_wiring})
+    assert from_config == defaults
+    assert (
+        DataRepositoryAssociationArgs(file_system_path="/p")
+        == wiring._associations([DataRepositoryAssociationConfig(file_system_path="/p")])[0]
+    )
 
 
-def _mounts(scratch: bool, persistent: bool) -> list[SharedStorageMount]:
+@pytest.mark.parametrize("stack", STACKS)
+def test_wiring_hands_environment_choices_and_no_compliance_tags(stack: str) -> None:
+    config = config_of(planned(stack))
+    args = wired(config)
+    environment = profile(config.environment)
+    assert args.protect_data is environment.protect_data
+    assert args.final_backup is environment.final_backups
+    assert args.kms_key_deletion_window_days == environment.kms_deletion_window_days
+    # The stack transform adds the compliance tags; the component must not send them again.
+    assert dict(args.tags) == {}
+    assert (args.subnet_id, list(args.security_group_ids), args.data_bucket) == (
+        "subnet-storage",
+        ["sg-lustre"],
+        "data-bucket",
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_waits_the_environments_deletion_window(stack: str) -> None:
+    window = profile(config_of(planned(stack)).environment).kms_deletion_window_days
+    assert named(planned(stack).plan, "key").inputs["deletionWindowInDays"] == window
+
+
+# --- the component on its own: schema, mounts, bucket links, tags ----------------------------------
+def test_analyzer_builds_a_schema_for_the_component() -> None:
+    result = Analyzer("hpc").analyze([LustreFs])
+    definition = result["component_definitions"]["LustreFs"]
+    assert {"subnetId", "securityGroupIds", "dataBucket", "persistentAssociations"} <= set(definition.inputs)
+    assert {"scratchFileSystemId", "persistentFileSystemId", "kmsKeyArn"} <= set(definition.outputs)
+    assert "DataRepositoryAssociationArgs" in result["type_definitions"]
+
+
+def _plan_component(**values: Any) -> tuple[Plan, list[SharedStorageMount]]:
     captured: list[SharedStorageMount] = []
+    args: dict[str, Any] = {
+        "region": "us-east-2",
+        "subnet_id": "subnet-s",
+        "security_group_ids": ["sg-lustre"],
+    }
 
     def program() -> None:
-        network = StubNetwork(
-            [pulumi.Output.from_input("subnet-a")],
-            pulumi.Output.from_input("sg-efs"),
-            pulumi.Output.from_input("subnet-s"),
-            pulumi.Output.from_input("sg-lustre"),
-        )
-        data = DataRepository(
-            "unit-data",
-            DataRepositoryArgs(network=network, region="us-east-2", availability_zones=["us-east-2a"]),
-        )
-        lustre = LustreFs(
-            "unit-lustre",
-            LustreFsArgs(
-                network=network,
-                data_repository=data,
-                region="us-east-2",
-                scratch=ScratchLustreConfig(enabled=scratch),
-                persistent=PersistentLustreConfig(enabled=persistent),
-            ),
-        )
+        lustre = LustreFs("unit-lustre", LustreFsArgs(**{**args, **values}))
         captured.extend(lustre.mounts())
 
-    run_offline(program, stack="unit", config={}, region="us-east-2")
-    return captured
+    plan = run_offline(program, stack="unit", config={}, region="us-east-2")
+    return plan, captured
 
 
 @pytest.mark.parametrize(
@@ -479,7 +538,55 @@ def _mounts(scratch: bool, persistent: bool) -> list[SharedStorageMount]:
 def test_mounts_one_lustre_entry_per_enabled_file_system(
     scratch: bool, persistent: bool, expected: list[tuple[str, str]]
 ) -> None:
-    mounts = _mounts(scratch, persistent)
+    _, mounts = _plan_component(scratch=scratch, persistent=persistent)
     assert [(m.name, m.mount_dir) for m in mounts] == expected
     assert {m.storage_type for m in mounts} <= {"FsxLustre"}
     assert all(isinstance(m.file_system_id, pulumi.Output) for m in mounts)
+
+
+def test_links_to_a_bucket_given_by_name() -> None:
+    plan, _ = _plan_component(
+        data_bucket="research-data",
+        scratch_import_path="staging/",
+        persistent_associations=[
+            DataRepositoryAssociationArgs(file_system_path="/projects", bucket_prefix="p/")
+        ],
+    )
+    scratch = plan.by_name("unit-lustre-scratch").inputs
+    assert (scratch["importPath"], scratch["subnetIds"], scratch["securityGroupIds"]) == (
+        "s3://research-data/staging/",
+        "subnet-s",
+        ["sg-lustre"],
+    )
+    dra = plan.by_name("unit-lustre-dra-projects").inputs
+    assert dra["dataRepositoryPath"] == "s3://research-data/p/"
+    assert dra["fileSystemId"] == plan.by_name("unit-lustre-persistent").id
+
+
+def test_a_bucket_link_without_a_bucket_is_refused() -> None:
+    with pytest.raises(Exception, match="data_bucket is not"):
+        _plan_component(persistent_associations=[DataRepositoryAssociationArgs(file_system_path="/p")])
+    # A link of a file system that is not created needs no bucket.
+    _plan_component(scratch=False, scratch_import_path="staging/")
+
+
+def test_environment_choices_arrive_as_plain_args() -> None:
+    plan, _ = _plan_component(protect_data=True, final_backup=False, kms_key_deletion_window_days=7)
+    assert {r.name for r in plan.resources if r.protect} == {"unit-lustre-persistent", "unit-lustre-key"}
+    persistent = plan.by_name("unit-lustre-persistent").inputs
+    # Protection and the final backup are separate choices.
+    assert persistent["skipFinalBackup"] is True
+    assert plan.by_name("unit-lustre-key").inputs["deletionWindowInDays"] == 7
+    unset, _ = _plan_component(final_backup=True)
+    assert unset.by_name("unit-lustre-persistent").inputs["skipFinalBackup"] is False
+    assert "deletionWindowInDays" not in unset.by_name("unit-lustre-key").inputs
+    assert not any(r.protect for r in unset.resources)
+
+
+def test_library_use_tags_every_taggable_child_with_the_given_tags_only() -> None:
+    plan, _ = _plan_component(tags={"Project": "demo"})
+    taggable = [r for r in plan.resources if r.custom and is_taggable(r.type)]
+    assert {r.type for r in taggable} >= {LUSTRE, LOG_GROUP, KMS_KEY}
+    for resource in taggable:
+        # The given tags and the Name the component sets; nothing compliance-related without a transform.
+        assert resource.inputs["tags"] == {"Project": "demo", "Name": resource.name}

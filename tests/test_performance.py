@@ -74,17 +74,6 @@ def test_stack_throughput_against_target(
     assert model.meets_target is True
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_throughput_agrees_with_the_lustre_component(stack: str) -> None:
-    lustre_fs = pytest.importorskip("components.lustre_fs")
-    config = config_of(stack)
-    storage = config.storage
-    component = lustre_fs.lustre_throughput(
-        storage.scratch, storage.persistent, storage.target_aggregate_throughput_gbps
-    )
-    assert throughput_model(config).aggregate_mbps == pytest.approx(component.aggregate_mbps)
-
-
 def test_fails_target_when_baseline_is_below(stack_config: LoadStack) -> None:
     config = stack_config("dev")
     config["hpc:storage"]["target_aggregate_throughput_gbps"] = 1.0
