@@ -9,8 +9,8 @@ bootstrap scripts, the head node the accounting-database secret, and both may pu
 only into the Slurm namespace. `tests/test_pcluster_iam.py` holds them to ParallelCluster's own.
 """
 
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 from hpc_platform.domain import metrics
 

@@ -20,7 +20,7 @@ Reading order: args → resources → outputs → `register_outputs`.
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -94,23 +94,23 @@ class ParallelClusterArgs:
     """ARN of that bucket: the node roles may read the scripts."""
     data_kms_key_arn: pulumi.Input[str]
     """KMS key the scripts are encrypted with (the node roles may decrypt through S3 only)."""
-    efa_queues: Optional[Sequence[str]] = None
+    efa_queues: Sequence[str] | None = None
     """Queues whose nodes run the EFA check before node tuning. None: every queue with a
     compute resource that has `Efa.Enabled`."""
     slurm_accounting: bool = False
     """Slurm accounting (slurmdbd) on an encrypted Aurora MySQL Serverless v2 database; needs
     `vpc_id`, `private_subnet_ids` and `nodes_security_group_id`."""
-    vpc_id: Optional[pulumi.Input[str]] = None
+    vpc_id: pulumi.Input[str] | None = None
     """VPC of the accounting database."""
-    private_subnet_ids: Optional[pulumi.Input[Sequence[pulumi.Input[str]]]] = None
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None
     """Subnets of the accounting database (two Availability Zones at least)."""
-    nodes_security_group_id: Optional[pulumi.Input[str]] = None
+    nodes_security_group_id: pulumi.Input[str] | None = None
     """The cluster nodes' security group: the only one that may reach the database."""
     accounting_min_capacity_acu: float = 0.5
     """Aurora Serverless v2 minimum capacity (ACUs)."""
     accounting_max_capacity_acu: float = 2
     """Aurora Serverless v2 maximum capacity (ACUs)."""
-    accounting_password_secret_arn: Optional[str] = None
+    accounting_password_secret_arn: str | None = None
     """An existing Secrets Manager secret with the database password (its plain string value);
     None: one is generated."""
     secret_recovery_window_days: int = 7
@@ -126,9 +126,9 @@ class ParallelClusterArgs:
     api_mode: str = "deploy"
     """`deploy`: the official ParallelCluster API stack of `parallelcluster_version`, called as the
     role it creates; `existing`: call `api_endpoint` (as `api_role_arn` when set)."""
-    api_endpoint: Optional[pulumi.Input[str]] = None
+    api_endpoint: pulumi.Input[str] | None = None
     """Invoke URL of an existing ParallelCluster API (mode `existing`)."""
-    api_role_arn: Optional[pulumi.Input[str]] = None
+    api_role_arn: pulumi.Input[str] | None = None
     """Role the provider assumes to call an existing API (mode `existing`)."""
     allow_fleet_stop: bool = False
     """Let an update stop (and restart) the compute fleet when ParallelCluster requires it."""
@@ -142,7 +142,7 @@ class ParallelClusterArgs:
     """How long `pulumi up` waits for UPDATE_COMPLETE (and a fleet stop)."""
     delete_timeout_minutes: int = API_TIMEOUT_DEFAULT_MINUTES["delete"]
     """How long `pulumi destroy` waits for the cluster to disappear."""
-    stack_marker: Optional[str] = None
+    stack_marker: str | None = None
     """Value of the cluster's `hpc-platform:stack` tag: a re-create adopts a cluster carrying it
     instead of failing. None: `<project>/<stack>` of the running program."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -175,23 +175,23 @@ class ParallelCluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     api_url: pulumi.Output[str]
     """Invoke URL of the ParallelCluster API the cluster is managed through."""
-    api_role_arn: pulumi.Output[Optional[str]]
+    api_role_arn: pulumi.Output[str | None]
     """The role that calls the API (None: the deployer's own credentials)."""
     rendered_config: pulumi.Output[dict[str, Any]]
     """The complete cluster config sent to ParallelCluster."""
-    head_node_instance_id: pulumi.Output[Optional[str]]
-    head_node_ip: pulumi.Output[Optional[str]]
+    head_node_instance_id: pulumi.Output[str | None]
+    head_node_ip: pulumi.Output[str | None]
     """Private IP address of the head node."""
     cluster_status: pulumi.Output[str]
     head_node_role_arn: pulumi.Output[str]
     compute_role_arn: pulumi.Output[str]
-    database_endpoint: Optional[pulumi.Output[str]]
+    database_endpoint: pulumi.Output[str] | None
     """Writer endpoint of the Slurm accounting database."""
-    database_secret_arn: Optional[pulumi.Output[str]]
+    database_secret_arn: pulumi.Output[str] | None
     """ARN of the secret holding the accounting database password."""
 
     def __init__(
-        self, name: str, args: ParallelClusterArgs, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: ParallelClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         if args.api_mode not in API_MODES:
@@ -450,7 +450,7 @@ class ParallelCluster(pulumi.ComponentResource):
         return {**self._tags, "Name": name}
 
     def _role(
-        self, role_key: str, what: str, partition: str, trust: Optional[dict[str, Any]] = None
+        self, role_key: str, what: str, partition: str, trust: dict[str, Any] | None = None
     ) -> aws.iam.Role:
         return aws.iam.Role(
             f"{self._name}-{role_key}-role",

@@ -11,7 +11,7 @@ Reading order: args → resources → outputs → `register_outputs`.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -47,7 +47,7 @@ class SlurmAccountingDatabaseArgs:
     """Aurora Serverless v2 minimum capacity (ACUs)."""
     max_capacity_acu: float = 2
     """Aurora Serverless v2 maximum capacity (ACUs)."""
-    existing_password_secret_arn: Optional[str] = None
+    existing_password_secret_arn: str | None = None
     """An existing Secrets Manager secret holding the password as its plain string value; None:
     a password is generated into a new secret."""
     secret_recovery_window_days: int = 7
@@ -75,7 +75,7 @@ class SlurmAccountingDatabase(pulumi.ComponentResource):
     """Master user name slurmdbd connects as."""
     secret_arn: pulumi.Output[str]
     """ARN of the Secrets Manager secret holding the password."""
-    secret_kms_key_arn: pulumi.Output[Optional[str]]
+    secret_kms_key_arn: pulumi.Output[str | None]
     """The KMS key that encrypts a generated secret; None for an existing secret (its own key)."""
     kms_key_arn: pulumi.Output[str]
     """The key that encrypts the database storage (and a generated secret)."""
@@ -84,7 +84,7 @@ class SlurmAccountingDatabase(pulumi.ComponentResource):
         self,
         name: str,
         args: SlurmAccountingDatabaseArgs,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._tags = dict(args.tags)

@@ -15,10 +15,6 @@ from typing import Any
 
 import pytest
 
-from hpc_platform.domain import metrics
-from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
-from hpc_platform.domain.config.loader import load_stack_file
-from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.app.cluster_config import (
     PCLUSTER_LOG_RETENTION_DAYS,
     ClusterRefs,
@@ -27,6 +23,10 @@ from hpc_platform.app.cluster_config import (
     log_retention_days,
     render_cluster_config,
 )
+from hpc_platform.domain import metrics
+from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
+from hpc_platform.domain.config.loader import load_stack_file
+from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.environments import PROFILES, profile
 from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
 from hpc_platform.domain.placement import queue_placements
@@ -437,7 +437,17 @@ def test_completion_keeps_the_renderers_key_order_and_leaves_its_input_alone(sta
     before = json.dumps(partial)
     out = complete_cluster_config(partial, fake_owned(config))
     assert json.dumps(partial) == before
-    assert list(out) == ["Region", "Image", "Imds", "HeadNode", "Scheduling", "Iam", "SharedStorage", "Monitoring", "Tags"]
+    assert list(out) == [
+        "Region",
+        "Image",
+        "Imds",
+        "HeadNode",
+        "Scheduling",
+        "Iam",
+        "SharedStorage",
+        "Monitoring",
+        "Tags",
+    ]
     assert list(out["HeadNode"])[-3:] == ["Iam", "Imds", "CustomActions"]
     assert list(out["Scheduling"]["SlurmSettings"])[-2:] == ["Database", "CustomSlurmSettings"]
     for queue in out["Scheduling"]["SlurmQueues"]:
@@ -454,7 +464,9 @@ def test_completion_refuses_a_config_that_sets_an_owned_key() -> None:
     partial = render_cluster_config(config, fake_refs(config))
     partial["HeadNode"]["Iam"] = {"InstanceProfile": "arn:aws:iam::123456789012:instance-profile/mine"}
     partial["Scheduling"]["SlurmQueues"][1]["CustomActions"] = {}
-    with pytest.raises(ValueError, match=r"HeadNode\.Iam\.InstanceProfile, Scheduling\.SlurmQueues\[1\]\.CustomActions"):
+    with pytest.raises(
+        ValueError, match=r"HeadNode\.Iam\.InstanceProfile, Scheduling\.SlurmQueues\[1\]\.CustomActions"
+    ):
         complete_cluster_config(partial, fake_owned(config))
 
 
@@ -647,9 +659,7 @@ def test_efa_check(
 
 def test_queue_research_group_becomes_the_queues_tag_only_when_set() -> None:
     config = stack_config("prod")
-    queues = {
-        q["Name"]: q for q in full_config(config)["Scheduling"]["SlurmQueues"]
-    }
+    queues = {q["Name"]: q for q in full_config(config)["Scheduling"]["SlurmQueues"]}
     for queue in config.cluster.queues:
         if queue.research_group is None:
             assert "Tags" not in queues[queue.name]

@@ -66,7 +66,9 @@ def cluster_args(
         placement_groups=pulumi.Output.all(**dict(network.placement_group_names)),
         head_sg=network.head_node_security_group_id,
         nodes_sg=network.efa_security_group_id,
-        mount_ids=pulumi.Output.all(*[pulumi.Output.all(m.file_system_id, m.access_point_id) for m in mounts]),
+        mount_ids=pulumi.Output.all(
+            *[pulumi.Output.all(m.file_system_id, m.access_point_id) for m in mounts]
+        ),
     ).apply(render)
 
     accounting = cluster.slurm.accounting

@@ -79,7 +79,12 @@ def complete_cluster_config(config: Mapping[str, Any], refs: OwnedRefs) -> dict[
     _refuse_owned(config)
 
     head = dict(completed.get("HeadNode") or {})
-    head = _put(head, "Iam", {**(head.get("Iam") or {}), "InstanceProfile": refs.head_node_instance_profile_arn}, before=("Imds", "CustomActions"))
+    head = _put(
+        head,
+        "Iam",
+        {**(head.get("Iam") or {}), "InstanceProfile": refs.head_node_instance_profile_arn},
+        before=("Imds", "CustomActions"),
+    )
     if refs.head_node_scripts:
         sequence = _sequence(refs.head_node_scripts)
         # OnNodeConfigured cannot change after creation; OnNodeUpdated can, and re-runs the
@@ -158,9 +163,14 @@ def _queue(queue: Mapping[str, Any], refs: OwnedRefs) -> dict[str, Any]:
         {**(queue.get("Iam") or {}), "InstanceProfile": refs.compute_instance_profile_arn},
         before=("JobExclusiveAllocation", "CustomActions", "Tags"),
     )
-    scripts = [*(refs.efa_compute_scripts if queue.get("Name") in refs.efa_queues else ()), *refs.compute_scripts]
+    scripts = [
+        *(refs.efa_compute_scripts if queue.get("Name") in refs.efa_queues else ()),
+        *refs.compute_scripts,
+    ]
     if scripts:
-        completed = _put(completed, "CustomActions", {"OnNodeConfigured": _sequence(scripts)}, before=("Tags",))
+        completed = _put(
+            completed, "CustomActions", {"OnNodeConfigured": _sequence(scripts)}, before=("Tags",)
+        )
     return completed
 
 
@@ -171,10 +181,13 @@ def _refuse_owned(config: Mapping[str, Any]) -> None:
         "HeadNode.Iam.InstanceProfile": "InstanceProfile" in (head.get("Iam") or {}),
         "HeadNode.CustomActions": "CustomActions" in head,
         "Scheduling.SlurmSettings.Database": "Database" in (scheduling.get("SlurmSettings") or {}),
-        "Iam.Roles.LambdaFunctionsRole": "LambdaFunctionsRole" in ((config.get("Iam") or {}).get("Roles") or {}),
+        "Iam.Roles.LambdaFunctionsRole": "LambdaFunctionsRole"
+        in ((config.get("Iam") or {}).get("Roles") or {}),
     }
     for index, queue in enumerate(scheduling.get("SlurmQueues") or []):
-        owned[f"Scheduling.SlurmQueues[{index}].Iam.InstanceProfile"] = "InstanceProfile" in (queue.get("Iam") or {})
+        owned[f"Scheduling.SlurmQueues[{index}].Iam.InstanceProfile"] = "InstanceProfile" in (
+            queue.get("Iam") or {}
+        )
         owned[f"Scheduling.SlurmQueues[{index}].CustomActions"] = "CustomActions" in queue
     taken = [path for path, present in owned.items() if present]
     if taken:
