@@ -10,23 +10,30 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi.provider.experimental.analyzer import Analyzer
 
-from components.parallel_cluster import (
-    API_TEMPLATE_URL,
+from components import slurm_accounting
+from components.cluster_iam import (
     IAM_PATH,
     MANAGED_POLICIES,
-    TYPE_TOKEN,
-    api_template_url,
     compute_node_policy,
     head_node_policy,
     lambda_functions_policy,
     metrics_policy,
     partition_of,
 )
-from hpc_platform.app.offline import plan_stack_file
+from components.parallel_cluster import (
+    API_TEMPLATE_URL,
+    TYPE_TOKEN,
+    ParallelCluster,
+    ParallelClusterArgs,
+    api_template_url,
+)
+from hpc_platform.app.offline import plan_stack_file, run_offline
 from hpc_platform.app.offline.engine import SECRET_PLACEHOLDER, Plan, PlannedResource, plain
 from hpc_platform.app.offline.mocks import PlanMocks
 from hpc_platform.domain import metrics
+from hpc_platform.domain.environments import profile
 from hpc_platform.domain.limits import PCLUSTER_DEFAULT_VERSION
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE, STACK_MARKER_TAG
 from hpc_platform.pcluster.api_access import API_USER_ROLE_NAME_PREFIX, API_USER_ROLE_OUTPUT
@@ -58,7 +65,8 @@ def component(plan: Plan) -> PlannedResource:
 
 
 def children(plan: Plan, token: str) -> list[PlannedResource]:
-    return [r for r in plan.children_of(component(plan).urn) if r.type == token]
+    """The component's resources of one type, its child components' included."""
+    return [r for r in plan.descendants_of(component(plan).urn) if r.type == token]
 
 
 def only(plan: Plan, token: str) -> PlannedResource:
@@ -362,7 +370,12 @@ def test_accounting_database_is_encrypted_in_private_subnets(stack: str) -> None
         "minCapacity": loaded.cluster.slurm.accounting.min_capacity_acu,
         "maxCapacity": loaded.cluster.slurm.accounting.max_capacity_acu,
     }
-    assert inputs["deletionProtection"] is (stack == "prod")
+    environment = profile(loaded.environment)
+    assert inputs["deletionProtection"] is environment.database_deletion_protection
+    assert inputs["backupRetentionPeriod"] == environment.database_backup_retention_days
+    assert inputs["skipFinalSnapshot"] is not environment.final_backups
+    assert key.inputs["deletionWindowInDays"] == environment.kms_deletion_window_days
+    assert only(plan, SECRET).inputs["recoveryWindowInDays"] == environment.secret_recovery_window_days
     assert plain(inputs["masterPassword"]) == SECRET_PLACEHOLDER
     instance = only(plan, DB_INSTANCE)
     assert instance.inputs["instanceClass"] == "db.serverless"
@@ -370,6 +383,29 @@ def test_accounting_database_is_encrypted_in_private_subnets(stack: str) -> None
     private = {r.id for r in plan.of_type(SUBNET) if r.inputs.get("tags", {}).get("Tier") == "private"}
     assert private
     assert set(only(plan, DB_SUBNETS).inputs["subnetIds"]) == private
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_accounting_database_is_a_child_component_whose_resources_keep_their_names(stack: str) -> None:
+    plan = planned(stack).plan
+    parent = component(plan)
+    (database,) = plan.of_type(slurm_accounting.TYPE_TOKEN)
+    assert database.parent == parent.urn
+    assert database.name == f"{parent.name}-db"
+    assert {(r.type, r.name) for r in plan.children_of(database.urn)} == {
+        (KMS_KEY, f"{parent.name}-db-key"),
+        ("aws:kms/alias:Alias", f"{parent.name}-db-key-alias"),
+        (PASSWORD, f"{parent.name}-db-password"),
+        (SECRET, f"{parent.name}-db-secret"),
+        (SECRET_VERSION, f"{parent.name}-db-secret-value"),
+        (SECURITY_GROUP, f"{parent.name}-db-sg"),
+        (INGRESS, f"{parent.name}-db-mysql-in-nodes"),
+        (DB_SUBNETS, f"{parent.name}-db-subnets"),
+        (DB_CLUSTER, f"{parent.name}-db"),
+        (DB_INSTANCE, f"{parent.name}-db-1"),
+    }
+    # The head node's permission to read the password stays with the head node's role.
+    assert "slurmdb-secret" in policies_of(plan, "head")
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -565,3 +601,129 @@ def test_efs_home_is_mounted_through_the_data_repositorys_access_point() -> None
     (access_point,) = plan.of_type("aws:efs/accessPoint:AccessPoint")
     assert home["EfsSettings"]["AccessPointId"] == access_point.id
     assert home["EfsSettings"]["EncryptionInTransit"] is True
+
+
+# --- the component as a library ------------------------------------------------------------------------
+def test_component_schema_analyzes() -> None:
+    """Pulumi's component provider host can publish the component (and its database child)."""
+    analysis = Analyzer("hpc").analyze([ParallelCluster, slurm_accounting.SlurmAccountingDatabase])
+    definitions = analysis["component_definitions"]
+    cluster = definitions["ParallelCluster"]
+    assert {"clusterName", "clusterConfig", "slurmAccounting", "tags"} <= set(cluster.inputs)
+    assert {"clusterName", "apiUrl", "headNodeRoleArn", "databaseSecretArn"} <= set(cluster.outputs)
+    assert {"endpoint", "secretArn"} <= set(definitions["SlurmAccountingDatabase"].outputs)
+
+
+LIBRARY_CONFIG: dict[str, Any] = {
+    "Region": "eu-west-1",
+    "Image": {"Os": "alinux2023"},
+    "HeadNode": {
+        "InstanceType": "c6i.xlarge",
+        "Networking": {"SubnetId": "subnet-0123456789abcdef0"},
+        "Ssh": {"KeyName": "ops"},
+    },
+    "Scheduling": {
+        "Scheduler": "slurm",
+        "SlurmQueues": [
+            {
+                "Name": "mpi",
+                "CapacityType": "SPOT",
+                "ComputeResources": [
+                    {
+                        "Name": "c5n",
+                        "InstanceType": "c5n.18xlarge",
+                        "MinCount": 0,
+                        "MaxCount": 4,
+                        "Efa": {"Enabled": True},
+                    }
+                ],
+                "Networking": {"SubnetIds": ["subnet-0fedcba9876543210"]},
+            },
+            {
+                "Name": "serial",
+                "CapacityType": "ONDEMAND",
+                "ComputeResources": [
+                    {"Name": "m6i", "InstanceType": "m6i.large", "MinCount": 0, "MaxCount": 2}
+                ],
+                "Networking": {"SubnetIds": ["subnet-0fedcba9876543210", "subnet-0aaaabbbbccccdddd"]},
+            },
+        ],
+    },
+}
+
+
+def test_component_plans_from_its_own_args_without_a_stack_file() -> None:
+    """A library user's program: a hand-written config, literal ids, library defaults."""
+
+    def program() -> None:
+        ParallelCluster(
+            "lib",
+            ParallelClusterArgs(
+                cluster_name="lib-cluster",
+                region="eu-west-1",
+                cluster_config=LIBRARY_CONFIG,
+                data_bucket_name="lib-data",
+                data_bucket_arn="arn:aws:s3:::lib-data",
+                data_kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                slurm_accounting=True,
+                vpc_id="vpc-0123456789abcdef0",
+                private_subnet_ids=["subnet-0fedcba9876543210", "subnet-0aaaabbbbccccdddd"],
+                nodes_security_group_id="sg-0123456789abcdef0",
+                stack_marker="lib/unit",
+                tags={"Team": "hpc"},
+            ),
+        )
+
+    plan = run_offline(program, stack="unit", config={}, region="eu-west-1")
+    (cluster,) = [r for r in plan.resources if r.inputs.get(KIND_PROPERTY) == KIND_VALUE]
+    config = cluster.inputs["cluster_config"]
+    head_profile = plan.by_name("lib-head-profile")
+    assert config["HeadNode"]["Iam"]["InstanceProfile"].endswith(f"instance-profile/{head_profile.id}")
+    assert config["Iam"]["Roles"]["LambdaFunctionsRole"] == plan.by_name("lib-lambda-role").outputs["arn"]
+    # EFA check only where a compute resource has EFA (no `efa_queues` given).
+    sequences = {
+        q["Name"]: [
+            s["Script"].rsplit("/", 1)[-1] for s in q["CustomActions"]["OnNodeConfigured"]["Sequence"]
+        ]
+        for q in config["Scheduling"]["SlurmQueues"]
+    }
+    assert sequences == {"mpi": ["efa-check.sh", "node-tuning.sh"], "serial": ["node-tuning.sh"]}
+    (agent,) = config["HeadNode"]["CustomActions"]["OnNodeConfigured"]["Sequence"]
+    assert agent["Args"] == ["lib-cluster", "eu-west-1", metrics.SLURM_NAMESPACE, "60", "mpi"]
+    assert config["Scheduling"]["SlurmSettings"]["Database"]["Uri"].endswith(":3306")
+    assert {t["Key"]: t["Value"] for t in config["Tags"]} == {"Team": "hpc", STACK_MARKER_TAG: "lib/unit"}
+    # Head-node policy: the config's subnets and key pair, read from the config it was given.
+    (run,) = [
+        s
+        for s in statements(plan.by_name("lib-head-parallelcluster-head").inputs["policy"])
+        if s["Sid"] == "Ec2RunInstancesCreateFleet"
+    ]
+    assert {r for r in run["Resource"] if ":subnet/" in r or ":key-pair/" in r} == {
+        "arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-0aaaabbbbccccdddd",
+        "arn:aws:ec2:eu-west-1:123456789012:subnet/subnet-0fedcba9876543210",
+        "arn:aws:ec2:eu-west-1:123456789012:key-pair/ops",
+    }
+    (database,) = plan.of_type(DB_CLUSTER)
+    assert database.inputs["deletionProtection"] is False and database.inputs["skipFinalSnapshot"] is True
+    assert plan.by_name("lib-db-sg").inputs["tags"] == {"Team": "hpc", "Name": "lib-cluster-slurmdb-sg"}
+
+
+def test_accounting_without_its_network_is_refused() -> None:
+    def program() -> None:
+        ParallelCluster(
+            "lib",
+            ParallelClusterArgs(
+                cluster_name="lib-cluster",
+                region="eu-west-1",
+                cluster_config=LIBRARY_CONFIG,
+                data_bucket_name="lib-data",
+                data_bucket_arn="arn:aws:s3:::lib-data",
+                data_kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/x",
+                slurm_accounting=True,
+            ),
+        )
+
+    with pytest.raises(
+        Exception, match=r"slurm_accounting needs vpc_id, private_subnet_ids, nodes_security_group_id"
+    ):
+        run_offline(program, stack="unit", config={}, region="eu-west-1")

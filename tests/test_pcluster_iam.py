@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from components.parallel_cluster import MANAGED_POLICIES, TYPE_TOKEN
+from components.cluster_iam import MANAGED_POLICIES
+from components.parallel_cluster import TYPE_TOKEN
 from hpc_platform.app.offline import StackPlan
 from hpc_platform.app.offline.engine import Plan, PlannedResource
 from hpc_platform.app.offline.mocks import MOCK_ACCOUNT_ID

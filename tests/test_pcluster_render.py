@@ -1,4 +1,5 @@
-"""The ParallelCluster renderer, unit tier: every stack's config rendered with literal ids."""
+"""The ParallelCluster renderer and the component's completion of its config, unit tier: every
+stack's config rendered (and completed) with literal ids."""
 
 from __future__ import annotations
 
@@ -8,27 +9,36 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hpc_platform.app.cluster_config import (
+    PCLUSTER_LOG_RETENTION_DAYS,
+    ClusterRefs,
+    ResolvedMount,
+    closed_ssh_cidr,
+    log_retention_days,
+    render_cluster_config,
+)
 from hpc_platform.domain import metrics
 from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
 from hpc_platform.domain.config.loader import load_stack_file
 from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.environments import PROFILES, profile
 from hpc_platform.domain.limits import REQUIRED_TAG_KEYS
 from hpc_platform.domain.placement import queue_placements
 from hpc_platform.pcluster import STACK_MARKER_TAG, bootstrap
-from hpc_platform.pcluster.render import (
-    PCLUSTER_LOG_RETENTION_DAYS,
-    ClusterRefs,
+from hpc_platform.pcluster.completion import (
     DatabaseRef,
-    ResolvedMount,
+    OwnedRefs,
     ScriptRef,
-    closed_ssh_cidr,
-    log_retention_days,
-    render_cluster_config,
+    complete_cluster_config,
+    compute_subnet_ids,
+    spot_queue_names,
+    ssh_key_name,
 )
 from tests.support.stacks import STACKS, stack_file
 
@@ -55,37 +65,65 @@ HEAD_SG = fake_id("sg", "head")
 NODES_SG = fake_id("sg", "nodes")
 
 
-def fake_refs(
-    config: StackConfig, catalog: InstanceCatalog | None = None, *, accounting: bool | None = None
-) -> ClusterRefs:
+def fake_refs(config: StackConfig, catalog: InstanceCatalog | None = None) -> ClusterRefs:
     """Literal ids shaped like the ones the components resolve: one subnet per queue AZ."""
     placements = queue_placements(config, catalog or default_catalog())
-    with_db = config.cluster.slurm.accounting.enabled if accounting is None else accounting
     return ClusterRefs(
         head_node_subnet_id=HEAD_SUBNET,
         queue_subnet_ids={name: [fake_id("subnet", az) for az in p.azs] for name, p in placements.items()},
         head_node_security_group_ids=[HEAD_SG, NODES_SG],
         compute_security_group_ids=[NODES_SG],
         placement_group_names={q.name: f"hpc-pg-{q.name}" for q in config.cluster.queues if q.enable_efa},
-        head_node_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/parallelcluster/head",
-        compute_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/parallelcluster/compute",
-        lambda_functions_role_arn=LAMBDA_ROLE_ARN,
         shared_storage=[
             ResolvedMount("scratch", "/scratch", "FsxLustre", SCRATCH_ID),
             ResolvedMount("persistent", "/fsx", "FsxLustre", PERSISTENT_ID),
             ResolvedMount("home", "/home", "Efs", EFS_ID, EFS_ACCESS_POINT_ID),
         ],
+    )
+
+
+def fake_owned(config: StackConfig, **changes: Any) -> OwnedRefs:
+    """Literal ARNs and script URLs shaped like the ones the component resolves."""
+    owned = OwnedRefs(
+        head_node_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/parallelcluster/head",
+        compute_instance_profile_arn="arn:aws:iam::123456789012:instance-profile/parallelcluster/compute",
+        lambda_functions_role_arn=LAMBDA_ROLE_ARN,
         head_node_scripts=[ScriptRef("s3://data/bootstrap/x/slurm-metrics-agent.sh", ("x", config.region))],
         efa_compute_scripts=[ScriptRef("s3://data/bootstrap/x/efa-check.sh")],
         compute_scripts=[ScriptRef("s3://data/bootstrap/x/node-tuning.sh")],
-        database=DatabaseRef(DB_HOST, "slurmdbd", SECRET_ARN) if with_db else None,
+        efa_queues=[q.name for q in config.cluster.queues if q.enable_efa],
+        database=(
+            DatabaseRef(DB_HOST, "slurmdbd", SECRET_ARN) if config.cluster.slurm.accounting.enabled else None
+        ),
         stack_marker=f"hpc-platform/{config.environment}",
+    )
+    return _replace(owned, **changes)
+
+
+def full_config(
+    config: StackConfig, refs: ClusterRefs | None = None, owned: OwnedRefs | None = None
+) -> dict[str, Any]:
+    """What the cluster gets: the wiring's rendering, completed by the component."""
+    return complete_cluster_config(
+        render_cluster_config(config, refs or fake_refs(config)), owned or fake_owned(config)
     )
 
 
 def rendered(stack: str) -> tuple[StackConfig, dict[str, Any]]:
     config = stack_config(stack)
-    return config, render_cluster_config(config, fake_refs(config))
+    return config, full_config(config)
+
+
+def without_accounting(config: StackConfig) -> StackConfig:
+    slurm = config.cluster.slurm
+    accounting = slurm.accounting.model_copy(update={"enabled": False})
+    return config.model_copy(
+        update={
+            "cluster": config.cluster.model_copy(
+                update={"slurm": slurm.model_copy(update={"accounting": accounting})}
+            )
+        }
+    )
 
 
 def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -221,8 +259,8 @@ def test_accounting_database_is_referenced_by_secret_arn_only(stack: str) -> Non
 
 
 def test_no_database_and_no_fair_share_enforcement_without_accounting() -> None:
-    config = stack_config("dev")
-    out = render_cluster_config(config, fake_refs(config, accounting=False))
+    config = without_accounting(stack_config("dev"))
+    out = full_config(config)
     settings = out["Scheduling"]["SlurmSettings"]
     assert "Database" not in settings
     assert "CustomSlurmSettings" not in settings
@@ -289,13 +327,24 @@ def test_region_os_monitoring(stack: str) -> None:
     assert logs["RetentionInDays"] in PCLUSTER_LOG_RETENTION_DAYS
     assert logs["RetentionInDays"] >= config.observability.log_retention_days
     assert out["Monitoring"]["Dashboards"] == {"CloudWatch": {"Enabled": True}}
-    assert out["Monitoring"]["DetailedMonitoring"] is (stack == "prod")
+    environment = profile(config.environment)
+    assert out["Monitoring"]["DetailedMonitoring"] is environment.detailed_monitoring
+    assert logs["DeletionPolicy"] == ("Retain" if environment.retain_cluster_logs else "Delete")
+
+
+@pytest.mark.parametrize("environment", list(PROFILES.values()), ids=list(PROFILES))
+def test_monitoring_follows_the_profile_it_is_given_not_the_environment_name(environment: Any) -> None:
+    config = stack_config("dev")
+    monitoring = render_cluster_config(config, fake_refs(config), environment)["Monitoring"]
+    assert monitoring["DetailedMonitoring"] is environment.detailed_monitoring
+    expected = "Retain" if environment.retain_cluster_logs else "Delete"
+    assert monitoring["Logs"]["CloudWatch"]["DeletionPolicy"] == expected
 
 
 def test_ssh_key_name_only_when_configured_and_parallelclusters_ssh_rule_always_closed() -> None:
     config = stack_config("dev")
     closed = {"AllowedIps": closed_ssh_cidr(config.network)}
-    assert render_cluster_config(config, fake_refs(config))["HeadNode"]["Ssh"] == closed
+    assert full_config(config)["HeadNode"]["Ssh"] == closed
     with_key = config.model_copy(
         update={
             "cluster": config.cluster.model_copy(
@@ -303,7 +352,7 @@ def test_ssh_key_name_only_when_configured_and_parallelclusters_ssh_rule_always_
             )
         }
     )
-    assert render_cluster_config(with_key, fake_refs(with_key))["HeadNode"]["Ssh"] == {
+    assert full_config(with_key)["HeadNode"]["Ssh"] == {
         "KeyName": "ops",
         **closed,
     }
@@ -311,7 +360,7 @@ def test_ssh_key_name_only_when_configured_and_parallelclusters_ssh_rule_always_
 
 def test_head_node_scripts_run_on_configure_and_update() -> None:
     config = stack_config("prod")
-    actions = render_cluster_config(config, fake_refs(config))["HeadNode"]["CustomActions"]
+    actions = full_config(config)["HeadNode"]["CustomActions"]
     assert actions["OnNodeConfigured"] == actions["OnNodeUpdated"]
     assert actions["OnNodeConfigured"]["Sequence"][0]["Args"] == ["x", config.region]
 
@@ -363,9 +412,95 @@ def test_fails_queue_without_subnet() -> None:
 
 def test_fails_reserved_tag_prefix() -> None:
     config = stack_config("dev")
-    refs = _replace(fake_refs(config), extra_tags={"parallelcluster:owner": "me"})
+    compliance = config.compliance.model_copy(update={"extra_tags": {"parallelcluster:owner": "me"}})
     with pytest.raises(ValueError, match=r"parallelcluster:owner .*reserves"):
-        render_cluster_config(config, refs)
+        render_cluster_config(config.model_copy(update={"compliance": compliance}), fake_refs(config))
+    with pytest.raises(ValueError, match=r"parallelcluster:owner .*reserves"):
+        full_config(config, owned=fake_owned(config, tags={"parallelcluster:owner": "me"}))
+
+
+# --- what the component completes -----------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_renderer_leaves_out_what_the_component_owns(stack: str) -> None:
+    config = stack_config(stack)
+    out = render_cluster_config(config, fake_refs(config))
+    assert "Iam" not in out and "Iam" not in out["HeadNode"] and "CustomActions" not in out["HeadNode"]
+    assert "Database" not in out["Scheduling"]["SlurmSettings"]
+    assert all("Iam" not in q and "CustomActions" not in q for q in out["Scheduling"]["SlurmQueues"])
+    assert STACK_MARKER_TAG not in {t["Key"] for t in out["Tags"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_completion_keeps_the_renderers_key_order_and_leaves_its_input_alone(stack: str) -> None:
+    config = stack_config(stack)
+    partial = render_cluster_config(config, fake_refs(config))
+    before = json.dumps(partial)
+    out = complete_cluster_config(partial, fake_owned(config))
+    assert json.dumps(partial) == before
+    assert list(out) == [
+        "Region",
+        "Image",
+        "Imds",
+        "HeadNode",
+        "Scheduling",
+        "Iam",
+        "SharedStorage",
+        "Monitoring",
+        "Tags",
+    ]
+    assert list(out["HeadNode"])[-3:] == ["Iam", "Imds", "CustomActions"]
+    assert list(out["Scheduling"]["SlurmSettings"])[-2:] == ["Database", "CustomSlurmSettings"]
+    for queue in out["Scheduling"]["SlurmQueues"]:
+        keys = list(queue)
+        assert keys[keys.index("ComputeSettings") + 1 : keys.index("ComputeSettings") + 4] == [
+            "Iam",
+            "JobExclusiveAllocation",
+            "CustomActions",
+        ]
+
+
+def test_completion_refuses_a_config_that_sets_an_owned_key() -> None:
+    config = stack_config("dev")
+    partial = render_cluster_config(config, fake_refs(config))
+    partial["HeadNode"]["Iam"] = {"InstanceProfile": "arn:aws:iam::123456789012:instance-profile/mine"}
+    partial["Scheduling"]["SlurmQueues"][1]["CustomActions"] = {}
+    with pytest.raises(
+        ValueError, match=r"HeadNode\.Iam\.InstanceProfile, Scheduling\.SlurmQueues\[1\]\.CustomActions"
+    ):
+        complete_cluster_config(partial, fake_owned(config))
+
+
+def test_completion_keeps_other_iam_settings_and_puts_config_tags_over_component_tags() -> None:
+    config = stack_config("dev")
+    partial = render_cluster_config(config, fake_refs(config))
+    partial["Iam"] = {"PermissionsBoundary": "arn:aws:iam::123456789012:policy/boundary"}
+    owned = fake_owned(config, tags={"Owner": "library-default", "Lab": "x"})
+    out = complete_cluster_config(partial, owned)
+    assert out["Iam"] == {
+        "PermissionsBoundary": "arn:aws:iam::123456789012:policy/boundary",
+        "Roles": {"LambdaFunctionsRole": LAMBDA_ROLE_ARN},
+    }
+    tags = {t["Key"]: t["Value"] for t in out["Tags"]}
+    assert tags["Owner"] == config.tags["Owner"] and tags["Lab"] == "x"
+    assert [t["Key"] for t in out["Tags"]] == sorted(tags)
+
+
+def test_efa_check_runs_only_on_the_queues_named_for_it() -> None:
+    config = stack_config("dev")
+    out = full_config(config, owned=fake_owned(config, efa_queues=["debug"]))
+    for queue in out["Scheduling"]["SlurmQueues"]:
+        scripts = [s["Script"] for s in queue["CustomActions"]["OnNodeConfigured"]["Sequence"]]
+        assert scripts[0].endswith("efa-check.sh") is (queue["Name"] == "debug")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_values_the_component_reads_from_the_rendered_config(stack: str) -> None:
+    config = stack_config(stack)
+    refs = fake_refs(config)
+    out = render_cluster_config(config, refs)
+    assert spot_queue_names(out) == [q.name for q in config.cluster.queues if q.capacity_type == "SPOT"]
+    assert compute_subnet_ids(out) == sorted({s for ids in refs.queue_subnet_ids.values() for s in ids})
+    assert ssh_key_name(out) == config.cluster.head_node.ssh_key_name
 
 
 # --- bootstrap scripts ------------------------------------------------------------------------------
@@ -385,9 +520,7 @@ def test_efa_check_uses_fi_info() -> None:
     assert script.startswith("#!/bin/bash") and "set -euo pipefail" in script
 
 
-def _replace(refs: ClusterRefs, **changes: Any) -> ClusterRefs:
-    from dataclasses import replace
-
+def _replace(refs: Any, **changes: Any) -> Any:
     return replace(refs, **changes)
 
 
@@ -526,9 +659,7 @@ def test_efa_check(
 
 def test_queue_research_group_becomes_the_queues_tag_only_when_set() -> None:
     config = stack_config("prod")
-    queues = {
-        q["Name"]: q for q in render_cluster_config(config, fake_refs(config))["Scheduling"]["SlurmQueues"]
-    }
+    queues = {q["Name"]: q for q in full_config(config)["Scheduling"]["SlurmQueues"]}
     for queue in config.cluster.queues:
         if queue.research_group is None:
             assert "Tags" not in queues[queue.name]

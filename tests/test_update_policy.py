@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_pcluster_render import fake_refs, stack_config
+from test_pcluster_render import full_config, stack_config
 
-from hpc_platform.pcluster.render import render_cluster_config
 from hpc_platform.pcluster.update_policy import (
     KEYED_LISTS,
     UPDATE_POLICY_TABLE,
@@ -26,7 +25,7 @@ Mutation = Callable[[Config], None]
 
 def base(strategy: str = "DRAIN") -> Config:
     config = stack_config("dev")
-    rendered = render_cluster_config(config, fake_refs(config))
+    rendered = full_config(config)
     rendered["Scheduling"]["SlurmSettings"]["QueueUpdateStrategy"] = strategy
     return rendered
 

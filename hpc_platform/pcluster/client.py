@@ -384,19 +384,10 @@ class ParallelClusterClient:
         config: Mapping[str, Any],
         *,
         dryrun: bool = False,
-        rollback_on_failure: bool = True,
-        validation_failure_level: str | None = None,
-        suppress_validators: list[str] | None = None,
     ) -> dict[str, Any]:
         query: dict[str, Any] = {"region": self.region}
         if dryrun:
             query["dryrun"] = "true"
-        if not rollback_on_failure:
-            query["rollbackOnFailure"] = "false"
-        if validation_failure_level:
-            query["validationFailureLevel"] = validation_failure_level
-        if suppress_validators:
-            query["suppressValidators"] = suppress_validators
         body = {"clusterName": name, "clusterConfiguration": render_config(config)}
         return self._call("POST", "/v3/clusters", query, body, operation=f"create cluster {name!r}")
 
@@ -414,19 +405,10 @@ class ParallelClusterClient:
         config: Mapping[str, Any],
         *,
         dryrun: bool = False,
-        force_update: bool = False,
-        validation_failure_level: str | None = None,
-        suppress_validators: list[str] | None = None,
     ) -> dict[str, Any]:
         query: dict[str, Any] = {"region": self.region}
         if dryrun:
             query["dryrun"] = "true"
-        if force_update:
-            query["forceUpdate"] = "true"
-        if validation_failure_level:
-            query["validationFailureLevel"] = validation_failure_level
-        if suppress_validators:
-            query["suppressValidators"] = suppress_validators
         body = {"clusterConfiguration": render_config(config)}
         return self._call(
             "PUT", f"/v3/clusters/{_quote(name)}", query, body, operation=f"update cluster {name!r}"
@@ -469,7 +451,7 @@ class ParallelClusterClient:
     ) -> dict[str, Any]:
         url = f"{self.api_url}{path}"
         if query:
-            url += "?" + urllib.parse.urlencode(query, doseq=True)
+            url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
         attempt = 0
         while True:

@@ -33,8 +33,8 @@ import yaml
 from pulumi.output import Unknown as _PulumiUnknown
 from pulumi.runtime.rpc import UNKNOWN as _UNKNOWN
 
-from hpc_platform.domain.config.models import ParallelClusterApiConfig
 from hpc_platform.domain.limits import (
+    API_TIMEOUT_DEFAULT_MINUTES,
     IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_RULE,
     cluster_name_problem,
@@ -96,10 +96,9 @@ INPUT_KEYS: tuple[str, ...] = (
 REPLACE_ON: tuple[str, ...] = ("cluster_name", "region", "parallelcluster_version")
 """Inputs whose change means a new cluster (ParallelCluster cannot rename, move or upgrade one)."""
 
-# What the stack config defaults to when a resource's inputs leave a timeout out.
+# The platform's defaults (the stack config's too) when a resource's inputs leave a timeout out.
 _DEFAULT_MINUTES = {
-    key: float(ParallelClusterApiConfig.model_fields[key].default)
-    for key in ("create_timeout_minutes", "update_timeout_minutes", "delete_timeout_minutes")
+    f"{operation}_timeout_minutes": float(minutes) for operation, minutes in API_TIMEOUT_DEFAULT_MINUTES.items()
 }
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 ROLE_ARN_RE = re.compile(IAM_ROLE_ARN_PATTERN)

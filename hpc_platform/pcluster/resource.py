@@ -14,11 +14,9 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-from hpc_platform.domain.config.models import ParallelClusterApiConfig
+from hpc_platform.domain.limits import API_TIMEOUT_DEFAULT_MINUTES
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
 from hpc_platform.pcluster.provider import OUTPUT_KEYS, ParallelClusterProvider
-
-_API_DEFAULTS = ParallelClusterApiConfig()
 
 
 @dataclass
@@ -48,10 +46,10 @@ class ClusterResourceArgs:
     """Validate the configuration with a dry-run create/update during `pulumi preview`."""
     retain_on_delete: bool = False
     """Leave the cluster running when the resource is deleted."""
-    # Defaults: the stack config's (`hpc:cluster.api.*_timeout_minutes`), declared once there.
-    create_timeout_minutes: int = _API_DEFAULTS.create_timeout_minutes
-    update_timeout_minutes: int = _API_DEFAULTS.update_timeout_minutes
-    delete_timeout_minutes: int = _API_DEFAULTS.delete_timeout_minutes
+    # Defaults: the platform's (`hpc_platform.domain.limits`), which the stack config reads too.
+    create_timeout_minutes: int = API_TIMEOUT_DEFAULT_MINUTES["create"]
+    update_timeout_minutes: int = API_TIMEOUT_DEFAULT_MINUTES["update"]
+    delete_timeout_minutes: int = API_TIMEOUT_DEFAULT_MINUTES["delete"]
 
 
 class ParallelClusterCluster(pulumi.dynamic.Resource):

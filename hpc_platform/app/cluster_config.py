@@ -1,9 +1,12 @@
 """The ParallelCluster 3 cluster configuration, rendered from the stack config.
 
-A pure function: no Pulumi, no AWS. It takes the validated config models and the ids the other
-components resolved (`ClusterRefs`) and returns the mapping ParallelCluster loads as its YAML
-cluster config (key names as in ParallelCluster 3.16.1's `cluster_schema.py`). The component calls
-it inside `Output.all(...).apply(...)`; the tests call it with literal ids.
+A pure function: no Pulumi, no AWS. It takes the validated config models, the ids the other
+components resolved (`ClusterRefs`) and the stack's environment profile, and returns the mapping
+ParallelCluster loads as its YAML cluster config (key names as in ParallelCluster 3.16.1's
+`cluster_schema.py`). The wiring calls it inside `Output.all(...).apply(...)` and hands the result
+to the `ParallelCluster` component, which adds the keys it owns because it creates what they name
+(instance profiles, the Lambda role, bootstrap scripts, the accounting database, the stack marker
+tag: `hpc_platform.pcluster.completion`); the tests call both with literal ids.
 
 What it decides, so the decisions live in one place:
 - nodes join our security groups through `AdditionalSecurityGroups`: ParallelCluster still
@@ -16,11 +19,15 @@ What it decides, so the decisions live in one place:
   CIDR, 0.0.0.0/0 when omitted), so it is always set, to the VPC's base address as a /32 (see
   `closed_ssh_cidr`); SSH from `network.ssh_ingress_cidrs` comes in through our head-node group,
   one rule per CIDR, which the policy pack can see;
-- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege);
+- IMDSv2 only, encrypted root volumes, instance profiles we create (least privilege, added by
+  the component);
 - instance-store (NVMe) volumes mount at `NODE_LOCAL_SCRATCH_DIR`, never at ParallelCluster's
   default `/scratch`, which is where the shared Lustre scratch file system is mounted;
 - ParallelCluster creates no IAM roles: the API's default policies allow it none (restricted IAM
-  mode), so the cluster stack's Lambda functions run with a role we create as well;
+  mode), so the cluster stack's Lambda functions run with a role we create as well (the component
+  adds it);
+- environment choices (per-minute metrics, keeping logs after deletion) come from the stack's
+  `EnvironmentProfile`, never from its name;
 - a queue with its own `research_group` carries it as a queue-level `ResearchGroup` tag:
   ParallelCluster tags a queue's instances and volumes with cluster `Tags`, then queue `Tags`
   over them, so the group's value is the one that lands and its budget counts those nodes.
@@ -30,19 +37,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from hpc_platform.domain.config.models import ClusterConfig, NetworkConfig, QueueConfig, StackConfig
+from hpc_platform.domain.environments import EnvironmentProfile, profile
 from hpc_platform.domain.limits import RESEARCH_GROUP_TAG
 from hpc_platform.domain.placement import exclusive_allocation, uses_efa
-from hpc_platform.pcluster import STACK_MARKER_TAG
+from hpc_platform.pcluster.completion import check_tag_keys
 
 # CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).
 PCLUSTER_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
-# The prefix ParallelCluster reserves for its own tags.
-PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
-SLURMDBD_PORT = 3306
 NODE_LOCAL_SCRATCH_DIR = "/local_scratch"
 """Where each node's instance-store volumes are mounted. ParallelCluster's default is `/scratch`,
 the shared Lustre scratch mount: the two would clash on every type with instance store."""
@@ -61,31 +66,9 @@ class ResolvedMount:
 
 
 @dataclass(frozen=True)
-class ScriptRef:
-    """A bootstrap script in S3 and the arguments it is run with."""
-
-    url: str
-    """`s3://bucket/key`."""
-    args: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DatabaseRef:
-    """Where slurmdbd stores accounting data. The password is only ever a secret ARN."""
-
-    host: str
-    user_name: str
-    password_secret_arn: str
-    port: int = SLURMDBD_PORT
-
-    @property
-    def uri(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
 class ClusterRefs:
-    """Everything the renderer needs that other components create, as resolved plain values."""
+    """Everything the renderer needs that other components create, as resolved plain values (the
+    ParallelCluster component's own resources are added by it, not here)."""
 
     head_node_subnet_id: str
     queue_subnet_ids: Mapping[str, Sequence[str]]
@@ -96,27 +79,16 @@ class ClusterRefs:
     """Extra security groups for compute nodes (the cluster-nodes/EFA group)."""
     placement_group_names: Mapping[str, str]
     """EFA queue → name of its cluster placement group."""
-    head_node_instance_profile_arn: str
-    compute_instance_profile_arn: str
-    lambda_functions_role_arn: str
-    """`Iam.Roles.LambdaFunctionsRole`: the role of the cluster stack's Lambda functions."""
     shared_storage: Sequence[ResolvedMount] = ()
-    head_node_scripts: Sequence[ScriptRef] = ()
-    """Run on the head node once configured (and again after each cluster update)."""
-    compute_scripts: Sequence[ScriptRef] = ()
-    """Run on every compute node once configured."""
-    efa_compute_scripts: Sequence[ScriptRef] = ()
-    """Run, before `compute_scripts`, on nodes of EFA queues."""
-    database: DatabaseRef | None = None
-    """Slurm accounting database; None: accounting off."""
-    stack_marker: str = ""
-    """`<project>/<stack>`: the STACK_MARKER_TAG value."""
-    extra_tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def render_cluster_config(config: StackConfig, refs: ClusterRefs) -> dict[str, Any]:
-    """The ParallelCluster cluster config for `config.cluster`, wired to `refs`."""
+def render_cluster_config(
+    config: StackConfig, refs: ClusterRefs, environment: EnvironmentProfile | None = None
+) -> dict[str, Any]:
+    """The ParallelCluster cluster config for `config.cluster`, wired to `refs`, without the keys
+    the component owns. `environment`: the stack's profile (default: its environment's row)."""
     cluster = config.cluster
+    environment = environment or profile(config.environment)
     rendered: dict[str, Any] = {
         "Region": config.region,
         "Image": {"Os": cluster.os},
@@ -124,15 +96,14 @@ def render_cluster_config(config: StackConfig, refs: ClusterRefs) -> dict[str, A
         "HeadNode": _head_node(cluster, config.network, refs),
         "Scheduling": {
             "Scheduler": "slurm",
-            "SlurmSettings": _slurm_settings(cluster, refs),
+            "SlurmSettings": _slurm_settings(cluster),
             "SlurmQueues": [_queue(queue, refs) for queue in cluster.queues],
         },
-        "Iam": {"Roles": {"LambdaFunctionsRole": refs.lambda_functions_role_arn}},
     }
     if refs.shared_storage:
         rendered["SharedStorage"] = [_shared_storage(mount) for mount in refs.shared_storage]
-    rendered["Monitoring"] = _monitoring(config)
-    rendered["Tags"] = _tags(config, refs)
+    rendered["Monitoring"] = _monitoring(config, environment)
+    rendered["Tags"] = _tags(config)
     return rendered
 
 
@@ -155,30 +126,18 @@ def _head_node(cluster: ClusterConfig, network: NetworkConfig, refs: ClusterRefs
         "RootVolume": {"Size": head.root_volume_gib, "Encrypted": True},
         "EphemeralVolume": {"MountDir": NODE_LOCAL_SCRATCH_DIR},
     }
-    node["Iam"] = {"InstanceProfile": refs.head_node_instance_profile_arn}
     node["Imds"] = {"Secured": True}
-    if refs.head_node_scripts:
-        sequence = _sequence(refs.head_node_scripts)
-        # OnNodeConfigured cannot change after creation; OnNodeUpdated can, and re-runs the
-        # scripts after every update, so a changed agent reaches the head node without a new cluster.
-        node["CustomActions"] = {"OnNodeConfigured": sequence, "OnNodeUpdated": sequence}
     return node
 
 
-def _slurm_settings(cluster: ClusterConfig, refs: ClusterRefs) -> dict[str, Any]:
+def _slurm_settings(cluster: ClusterConfig) -> dict[str, Any]:
     slurm = cluster.slurm
     settings: dict[str, Any] = {
         "ScaledownIdletime": slurm.scaledown_idletime_minutes,
         "QueueUpdateStrategy": slurm.queue_update_strategy,
         "EnableMemoryBasedScheduling": slurm.enable_memory_based_scheduling,
     }
-    if refs.database is not None:
-        settings["Database"] = {
-            "Uri": refs.database.uri,
-            "UserName": refs.database.user_name,
-            "PasswordSecretArn": refs.database.password_secret_arn,
-        }
-    custom = custom_slurm_settings(cluster, accounting=refs.database is not None)
+    custom = custom_slurm_settings(cluster, accounting=cluster.slurm.accounting.enabled)
     if custom:
         settings["CustomSlurmSettings"] = custom
     return settings
@@ -253,12 +212,8 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
                 "EphemeralVolume": {"MountDir": NODE_LOCAL_SCRATCH_DIR},
             }
         },
-        "Iam": {"InstanceProfile": refs.compute_instance_profile_arn},
         "JobExclusiveAllocation": exclusive_allocation(queue.enable_efa, queue.job_exclusive_allocation),
     }
-    scripts = [*(refs.efa_compute_scripts if queue.enable_efa else ()), *refs.compute_scripts]
-    if scripts:
-        rendered["CustomActions"] = {"OnNodeConfigured": _sequence(scripts)}
     if queue.research_group is not None:
         rendered["Tags"] = [{"Key": RESEARCH_GROUP_TAG, "Value": queue.research_group}]
     return rendered
@@ -280,17 +235,14 @@ def _shared_storage(mount: ResolvedMount) -> dict[str, Any]:
     return entry
 
 
-def _monitoring(config: StackConfig) -> dict[str, Any]:
-    prod = config.environment == "prod"
+def _monitoring(config: StackConfig, environment: EnvironmentProfile) -> dict[str, Any]:
     return {
-        # Per-minute EC2 metrics on every node: worth its cost where it pages someone.
-        "DetailedMonitoring": prod,
+        "DetailedMonitoring": environment.detailed_monitoring,
         "Logs": {
             "CloudWatch": {
                 "Enabled": True,
                 "RetentionInDays": log_retention_days(config.observability.log_retention_days),
-                # Keep prod logs (audit trail) when the cluster is deleted.
-                "DeletionPolicy": "Retain" if prod else "Delete",
+                "DeletionPolicy": "Retain" if environment.retain_cluster_logs else "Delete",
             }
         },
         "Dashboards": {"CloudWatch": {"Enabled": True}},
@@ -298,16 +250,11 @@ def _monitoring(config: StackConfig) -> dict[str, Any]:
     }
 
 
-def _tags(config: StackConfig, refs: ClusterRefs) -> list[dict[str, str]]:
-    tags = {**refs.extra_tags, **config.tags}
-    if refs.stack_marker:
-        tags[STACK_MARKER_TAG] = refs.stack_marker
-    reserved = sorted(key for key in tags if key.startswith(PCLUSTER_RESERVED_TAG_PREFIX))
-    if reserved:
-        raise ValueError(
-            f"tag keys {', '.join(reserved)} use the prefix {PCLUSTER_RESERVED_TAG_PREFIX!r}, "
-            "which ParallelCluster reserves; rename them"
-        )
+def _tags(config: StackConfig) -> list[dict[str, str]]:
+    """The compliance tags: ParallelCluster's own resources are outside the stack transform, so
+    they get them through the config (the component adds the stack marker)."""
+    tags = dict(config.tags)
+    check_tag_keys(tags)
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
 
 
@@ -337,22 +284,11 @@ def _security_groups(ids: Sequence[str]) -> dict[str, Any]:
     return {"AdditionalSecurityGroups": list(ids)} if ids else {}
 
 
-def _sequence(scripts: Sequence[ScriptRef]) -> dict[str, Any]:
-    return {
-        "Sequence": [
-            {"Script": script.url, "Args": list(script.args)} if script.args else {"Script": script.url}
-            for script in scripts
-        ]
-    }
-
-
 __all__ = [
     "DEFAULT_ALLOCATION_STRATEGY",
     "PCLUSTER_LOG_RETENTION_DAYS",
     "ClusterRefs",
-    "DatabaseRef",
     "ResolvedMount",
-    "ScriptRef",
     "closed_ssh_cidr",
     "custom_slurm_settings",
     "log_retention_days",
