@@ -49,7 +49,11 @@ def program() -> None:
     # 2. data: S3 data repository and EFS home, then Lustre (its associations need the bucket)
     data = DataRepository(f"{prefix}-data", wiring.data_repository_args(config, network))
     lustre = LustreFs(f"{prefix}-lustre", wiring.lustre_args(config, network, data))
-    for key, value in {**data.outputs(), **lustre.outputs(), **wiring.lustre_throughput_outputs(config)}.items():
+    for key, value in {
+        **data.outputs(),
+        **lustre.outputs(),
+        **wiring.lustre_throughput_outputs(config),
+    }.items():
         pulumi.export(key, value)
 
     # 3. cluster

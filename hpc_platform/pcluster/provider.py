@@ -98,7 +98,8 @@ REPLACE_ON: tuple[str, ...] = ("cluster_name", "region", "parallelcluster_versio
 
 # The platform's defaults (the stack config's too) when a resource's inputs leave a timeout out.
 _DEFAULT_MINUTES = {
-    f"{operation}_timeout_minutes": float(minutes) for operation, minutes in API_TIMEOUT_DEFAULT_MINUTES.items()
+    f"{operation}_timeout_minutes": float(minutes)
+    for operation, minutes in API_TIMEOUT_DEFAULT_MINUTES.items()
 }
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 ROLE_ARN_RE = re.compile(IAM_ROLE_ARN_PATTERN)
