@@ -47,7 +47,8 @@ def main() -> None:
         rows.append((stack, resources, validate_s, validate_mib, plan_s, plan_mib))
     base = rows[0]
     print(
-        f"{'stack':8} {'resources':>9} {'validate ms':>12} {'x dev':>6} {'plan ms':>9} {'x dev':>6} {'plan peak MiB':>14} {'x dev':>6}"
+        f"{'stack':8} {'resources':>9} {'validate ms':>12} {'x dev':>6} "
+        f"{'plan ms':>9} {'x dev':>6} {'plan peak MiB':>14} {'x dev':>6}"
     )
     for stack, resources, vs, _vm, ps, pm in rows:
         print(

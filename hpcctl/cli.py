@@ -153,7 +153,8 @@ def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.catalog_command == "show":
         catalog = default_catalog()
         print(
-            f"instance catalog {catalog.version}: {len(catalog.types)} types, regions {', '.join(catalog.regions)}",
+            f"instance catalog {catalog.version}: {len(catalog.types)} "
+            f"types, regions {', '.join(catalog.regions)}",
             file=out,
         )
         return EXIT_OK

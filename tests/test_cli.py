@@ -43,18 +43,19 @@ def test_validate_by_stack_file() -> None:
             lambda c: c["hpc:cluster"]["queues"][3]["compute_resources"][0].update(
                 instance_type="x2iezn.32xlarge"
             ),
-            "Pulumi.prod.yaml: hpc:cluster.queues[3].compute_resources[0].instance_type: x2iezn.32xlarge is not an "
-            "EC2 instance type; did you mean x2iezn.12xlarge or x2iedn.32xlarge?\n",
+            "Pulumi.prod.yaml: hpc:cluster.queues[3].compute_resources[0].instance_type: "
+            "x2iezn.32xlarge is not an EC2 instance type; did you mean x2iezn.12xlarge or x2iedn.32xlarge?\n",
         ),
         (
             lambda c: c["hpc:cluster"]["queues"][0].update(capacity_type="SPOT"),
-            "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is not sold "
-            "as Spot (On-Demand only); put it in an ONDEMAND queue or choose a Spot-capable type\n",
+            "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: "
+            "hpc6a.48xlarge is not sold as Spot (On-Demand only); "
+            "put it in an ONDEMAND queue or choose a Spot-capable type\n",
         ),
         (
             lambda c: c["hpc:storage"]["scratch"].update(capacity_gib=1000),
-            "Pulumi.prod.yaml: hpc:storage.scratch.capacity_gib: 1000 is not a valid SCRATCH_2 size; use 1200, 2400 "
-            "or a multiple of 2400\n",
+            "Pulumi.prod.yaml: hpc:storage.scratch.capacity_gib: "
+            "1000 is not a valid SCRATCH_2 size; use 1200, 2400 or a multiple of 2400\n",
         ),
         (
             lambda c: c["hpc:network"]["availability_zones"].__setitem__(1, "us-east-2z"),
@@ -89,7 +90,8 @@ def test_fails_validate_listing_every_problem(stack_config: LoadStack, write_sta
     [
         (
             "config: [",
-            "Pulumi.bad.yaml: hpc: not valid YAML at line 1, column 10: expected the node content, but found '<stream end>'\n",
+            "Pulumi.bad.yaml: hpc: not valid YAML at line 1, column "
+            "10: expected the node content, but found '<stream end>'\n",
         ),
         ("- a\n- b\n", "Pulumi.bad.yaml: hpc: a stack file is a mapping with a `config:` mapping\n"),
     ],

@@ -9,7 +9,8 @@ from tests.support.stacks import REPO_ROOT
 def test_configuration_reference_is_up_to_date() -> None:
     committed = (REPO_ROOT / "docs" / "configuration.md").read_text()
     assert committed == render_config_reference(), (
-        "docs/configuration.md is stale: run `python -m hpc_platform.domain.config.docs > docs/configuration.md`"
+        "docs/configuration.md is stale: run "
+        "`python -m hpc_platform.domain.config.docs > docs/configuration.md`"
     )
 
 

@@ -38,7 +38,10 @@ from tests.test_pcluster_provider import (
 
 API = "https://abc123.execute-api.us-east-2.amazonaws.com/prod"
 ACCOUNT = "123456789012"
-STACK_ID = f"arn:aws:cloudformation:us-east-2:{ACCOUNT}:stack/hpc-dev-pcluster-api/6f1c2d3e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
+STACK_ID = (
+    f"arn:aws:cloudformation:us-east-2:{ACCOUNT}:stack/hpc-dev-pcluster-api/"
+    "6f1c2d3e-1b2a-4c5d-8e9f-0a1b2c3d4e5f"
+)
 ROLE = api_user_role_arn("aws", ACCOUNT, stack_id_suffix(STACK_ID))
 
 

@@ -529,12 +529,14 @@ SINFO_STUB = r"""#!/bin/bash
 args="$*"
 nodes() {
   case "$1" in
-    compute-spot) printf '%s\n' "spot-dy-1 idle" "spot-dy-2 alloc" "spot-dy-3 mix" "spot-dy-4 idle~" "spot-dy-5 down" ;;
+    compute-spot)
+      printf '%s\n' "spot-dy-1 idle" "spot-dy-2 alloc" "spot-dy-3 mix" "spot-dy-4 idle~" "spot-dy-5 down" ;;
     debug) printf '%s\n' "debug-dy-1 idle" "debug-dy-2 drain" ;;
   esac
 }
 if [[ "$args" == *"--list-reasons"* ]]; then
-  [[ "$args" == *"--partition=compute-spot"* ]] && echo "(Code:InsufficientInstanceCapacity)Failure when resuming nodes|spot-dy-5"
+  [[ "$args" == *"--partition=compute-spot"* ]] &&
+    echo "(Code:InsufficientInstanceCapacity)Failure when resuming nodes|spot-dy-5"
   exit 0
 fi
 if [[ "$args" == *"--format=%R"* ]]; then printf '%s\n' compute-spot debug compute-spot; exit 0; fi

@@ -65,7 +65,9 @@ class Efs:
                 return target["id"]
         return None
     def get_efs_mount_target_security_groups(self, target_id):
-        return next(t["security_groups"] for ts in world["mount_targets"].values() for t in ts if t["id"] == target_id)
+        return next(
+            t["security_groups"] for ts in world["mount_targets"].values() for t in ts if t["id"] == target_id
+        )
     def is_efs_standard(self, efs_id):
         return True
 
@@ -82,18 +84,28 @@ aws_api.AWSApi.instance = staticmethod(lambda: fake)
 by_nodes = cluster.security_groups_by_nodes
 failures = []
 efs_ids = [s.file_system_id for s in cluster.shared_storage or [] if type(s).__name__ == "SharedEfs"]
-fsx_ids = [s.file_system_id for s in cluster.shared_storage or [] if type(s).__name__ == "SharedFsxLustre" and s.file_system_id]
+fsx_ids = [
+    s.file_system_id
+    for s in cluster.shared_storage or []
+    if type(s).__name__ == "SharedFsxLustre" and s.file_system_id
+]
 for efs_id in efs_ids:
     for result in EfsIdValidator().execute(
-        efs_id=efs_id, avail_zones_mapping=cluster.availability_zones_subnets_mapping, security_groups_by_nodes=by_nodes
+        efs_id=efs_id,
+        avail_zones_mapping=cluster.availability_zones_subnets_mapping,
+        security_groups_by_nodes=by_nodes,
     ):
-        failures.append({"validator": "EfsIdValidator", "level": result.level.name, "message": result.message})
+        failures.append(
+            {"validator": "EfsIdValidator", "level": result.level.name, "message": result.message}
+        )
 for result in ExistingFsxNetworkingValidator().execute(
     file_storage_ids=fsx_ids,
     subnet_ids=[cluster.head_node.networking.subnet_id] + cluster.compute_subnet_ids,
     security_groups_by_nodes=by_nodes,
 ):
-    failures.append({"validator": "ExistingFsxNetworkingValidator", "level": result.level.name, "message": result.message})
+    failures.append(
+        {"validator": "ExistingFsxNetworkingValidator", "level": result.level.name, "message": result.message}
+    )
 print(json.dumps({"efs": efs_ids, "fsx": fsx_ids, "failures": failures}))
 """
 

@@ -36,7 +36,10 @@ for key, case in cases.items():
     stack = SimpleNamespace(_config=cluster)
     out[key] = {
         queue.name: {
-            resource.name: {tag.key: tag.value for tag in QueuesStack._get_custom_compute_resource_tags(stack, queue, resource)}
+            resource.name: {
+                tag.key: tag.value
+                for tag in QueuesStack._get_custom_compute_resource_tags(stack, queue, resource)
+            }
             for resource in queue.compute_resources
         }
         for queue in cluster.scheduling.queues

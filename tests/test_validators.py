@@ -47,7 +47,8 @@ CASES: list[Case] = [
     (
         "prod",
         set_value("hpc:compliance.data_classification", "secret"),
-        "Pulumi.prod.yaml: hpc:compliance.data_classification: 'secret': Input should be 'public', 'internal', 'confidential', 'cui' or 'restricted'",
+        "Pulumi.prod.yaml: hpc:compliance.data_classification: 'secret': Input "
+        "should be 'public', 'internal', 'confidential', 'cui' or 'restricted'",
     ),
     (
         "prod",

@@ -20,82 +20,100 @@ CASES: list[Case] = [
     (
         "prod",
         set_value("hpc:cluster.queues.6.availability_zone", "us-east-2d"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[6].availability_zone: us-east-2d is not an availability zone of us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those",
+        "Pulumi.prod.yaml: hpc:cluster.queues[6].availability_zone: us-east-2d is not an availability zone "
+        "of us-east-2 (the instance catalog lists us-east-2a, us-east-2b, us-east-2c); use one of those",
     ),
     (
         "prod",
         set_value("hpc:cluster.name", "a-very-long-cluster-name-that-exceeds-forty-chars"),
-        "Pulumi.prod.yaml: hpc:cluster.name: 'a-very-long-cluster-name-that-exceeds-forty-chars' has 49 characters; ParallelCluster allows at most 40 with Slurm accounting; choose a shorter name",
+        "Pulumi.prod.yaml: hpc:cluster.name: 'a-very-long-cluster-name-that-exceeds-forty-chars' has "
+        "49 characters; ParallelCluster allows at most 40 with Slurm accounting; choose a shorter name",
     ),
     (
         "prod",
         set_value("hpc:cluster.name", "1st-cluster"),
-        "Pulumi.prod.yaml: hpc:cluster.name: '1st-cluster' is not a valid cluster name; start with a letter and use only letters, digits and hyphens",
+        "Pulumi.prod.yaml: hpc:cluster.name: '1st-cluster' is not a valid cluster "
+        "name; start with a letter and use only letters, digits and hyphens",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.1.name", "Compute"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[1].name: 'Compute' is not a valid ParallelCluster queue/compute-resource name…",
+        "Pulumi.prod.yaml: hpc:cluster.queues[1].name: 'Compute' is "
+        "not a valid ParallelCluster queue/compute-resource name…",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.1.name", "default"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[1].name: 'default' is reserved by ParallelCluster; choose another name",
+        "Pulumi.prod.yaml: hpc:cluster.queues[1].name: 'default' "
+        "is reserved by ParallelCluster; choose another name",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.1.name", "mpi-hpc6a"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[1].name: 'mpi-hpc6a' is already the name of queues[0]; queue names must be unique",
+        "Pulumi.prod.yaml: hpc:cluster.queues[1].name: 'mpi-hpc6a' "
+        "is already the name of queues[0]; queue names must be unique",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.6.compute_resources.0.min_count", 50),
-        "Pulumi.prod.yaml: hpc:cluster.queues[6].compute_resources[0].min_count: 50 is greater than max_count (40)",
+        "Pulumi.prod.yaml: hpc:cluster.queues[6].compute_resources[0].min_count: "
+        "50 is greater than max_count (40)",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.1.compute_resources.0.max_count", 600),
-        "Pulumi.prod.yaml: hpc:cluster.queues: the queues can scale to 1040 nodes, more than max_total_nodes (1000); lower some max_count or raise max_total_nodes",
+        "Pulumi.prod.yaml: hpc:cluster.queues: the queues can scale to 1040 nodes, more "
+        "than max_total_nodes (1000); lower some max_count or raise max_total_nodes",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.3.compute_resources.0.instance_type", "x2iezn.32xlarge"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[3].compute_resources[0].instance_type: x2iezn.32xlarge is not an EC2 instance type; did you mean x2iezn.12xlarge or x2iedn.32xlarge?",
+        "Pulumi.prod.yaml: hpc:cluster.queues[3].compute_resources[0].instance_type: x2iezn.32xlarge "
+        "is not an EC2 instance type; did you mean x2iezn.12xlarge or x2iedn.32xlarge?",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.0.capacity_type", "SPOT"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is not sold as Spot (On-Demand only); put it in an ONDEMAND queue or choose a Spot-capable type",
+        "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is "
+        "not sold as Spot (On-Demand only); put it in an ONDEMAND queue or choose a Spot-capable type",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.6.enable_efa", True),
-        "Pulumi.prod.yaml: hpc:cluster.queues[6].compute_resources[0].instance_type: c6i.2xlarge does not support EFA…",
+        "Pulumi.prod.yaml: hpc:cluster.queues[6].compute_resources[0].instance_type: "
+        "c6i.2xlarge does not support EFA…",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.0.availability_zone", "us-east-2a"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is not offered in the queue's availability zone us-east-2a; it is offered in us-east-2b; pin the queue to one of those AZs or choose another instance type",
+        "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: "
+        "hpc6a.48xlarge is not offered in the queue's availability zone us-east-2a; it is "
+        "offered in us-east-2b; pin the queue to one of those AZs or choose another instance type",
     ),
     (
         "prod",
         set_value("hpc:network.availability_zones", ["us-east-2a", "us-east-2c"]),
-        "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: hpc6a.48xlarge is not offered in any of the VPC's availability zones (us-east-2a or us-east-2c); it is offered in us-east-2b…",
+        "Pulumi.prod.yaml: hpc:cluster.queues[0].compute_resources[0].instance_type: "
+        "hpc6a.48xlarge is not offered in any of the VPC's availability zones "
+        "(us-east-2a or us-east-2c); it is offered in us-east-2b…",
     ),
     (
         "dev",
         set_value("hpc:cluster.queues.0.availability_zone", "us-east-2c"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[0].availability_zone: us-east-2c is not one of the VPC's availability zones…",
+        "Pulumi.prod.yaml: hpc:cluster.queues[0].availability_zone: "
+        "us-east-2c is not one of the VPC's availability zones…",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.6.compute_resources.0.instance_type", "c7g.2xlarge"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[6].compute_resources[0].instance_type: c7g.2xlarge is arm64 but the head node (c6i.8xlarge) is x86_64; a cluster runs one architecture",
+        "Pulumi.prod.yaml: hpc:cluster.queues[6].compute_resources[0].instance_type: c7g.2xlarge "
+        "is arm64 but the head node (c6i.8xlarge) is x86_64; a cluster runs one architecture",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.5.compute_resources.0.instance_type", "c5n.18xlarge"),
-        "Pulumi.prod.yaml: hpc:cluster.queues[5].compute_resources[0].instance_type: c5n.18xlarge has no GPU but the queue's purpose is gpu",
+        "Pulumi.prod.yaml: hpc:cluster.queues[5].compute_resources[0].instance_type: "
+        "c5n.18xlarge has no GPU but the queue's purpose is gpu",
     ),
     (
         "prod",
@@ -110,7 +128,9 @@ CASES: list[Case] = [
     (
         "prod",
         set_value("hpc:cluster.api", {"role_arn": "arn:aws:iam::123456789012:role/PCAPIUserRole-x"}),
-        "Pulumi.prod.yaml: hpc:cluster.api.role_arn: is only for mode 'existing'; in mode 'deploy' the provider assumes the deployed API stack's own ParallelClusterApiUserRole; remove role_arn or set mode 'existing'",
+        "Pulumi.prod.yaml: hpc:cluster.api.role_arn: is only for mode 'existing'; "
+        "in mode 'deploy' the provider assumes the deployed API stack's own "
+        "ParallelClusterApiUserRole; remove role_arn or set mode 'existing'",
     ),
     (
         "prod",
@@ -118,12 +138,14 @@ CASES: list[Case] = [
             "hpc:cluster.api",
             {"mode": "existing", "endpoint": "https://a.example", "role_arn": "PCAPIUserRole-x"},
         ),
-        "Pulumi.prod.yaml: hpc:cluster.api.role_arn: 'PCAPIUserRole-x' is not an IAM role ARN; use the API stack's ParallelClusterApiUserRole output (arn:aws:iam::<account>:role/PCAPIUserRole-…)",
+        "Pulumi.prod.yaml: hpc:cluster.api.role_arn: 'PCAPIUserRole-x' is not an IAM role ARN; use the "
+        "API stack's ParallelClusterApiUserRole output (arn:aws:iam::<account>:role/PCAPIUserRole-…)",
     ),
     (
         "prod",
         set_value("hpc:cluster.queues.1.capacity_type", "ONDEMAND"),
-        "Pulumi.prod.yaml: hpc:cluster.spot.min_share: warning: the queues put 7% of Spot-eligible max vCPUs on Spot, below the target 70%; move capacity to SPOT queues",
+        "Pulumi.prod.yaml: hpc:cluster.spot.min_share: warning: the queues put 7% of "
+        "Spot-eligible max vCPUs on Spot, below the target 70%; move capacity to SPOT queues",
     ),
 ]
 

@@ -16,12 +16,14 @@ CASES: list[Case] = [
     (
         "prod",
         set_value("hpc:compliance.extra_tags", {"parallelcluster:owner": "hpc"}),
-        "Pulumi.prod.yaml: hpc:compliance.extra_tags[\"parallelcluster:owner\"]: the prefix 'parallelcluster:' is reserved by ParallelCluster for its own tags; rename the tag",
+        'Pulumi.prod.yaml: hpc:compliance.extra_tags["parallelcluster:owner"]: the prefix '
+        "'parallelcluster:' is reserved by ParallelCluster for its own tags; rename the tag",
     ),
     (
         "prod",
         set_value("hpc:compliance.extra_tags", {"Project": "a", "Grant": "b", "Lab": "c"}),
-        "Pulumi.prod.yaml: hpc:compliance.extra_tags: resources would carry 11 tags but S3 objects (the bootstrap scripts) accept at most 10; drop 1 extra tag(s)",
+        "Pulumi.prod.yaml: hpc:compliance.extra_tags: resources would carry 11 tags "
+        "but S3 objects (the bootstrap scripts) accept at most 10; drop 1 extra tag(s)",
     ),
 ]
 

@@ -32,29 +32,36 @@ CASES: list[Case] = [
         set_value(
             "hpc:observability.budget.alert_thresholds_percent", [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
         ),
-        "Pulumi.prod.yaml: hpc:observability.budget.alert_thresholds_percent: 10 thresholds; AWS Budgets allows 10 notifications per budget and 1 is the forecast alert, so list at most 9",
+        "Pulumi.prod.yaml: hpc:observability.budget.alert_thresholds_percent: 10 thresholds; AWS "
+        "Budgets allows 10 notifications per budget and 1 is the forecast alert, so list at most 9",
     ),
     (
         "prod",
         set_value("hpc:observability.budget.alert_thresholds_percent", [50, 2000]),
-        "Pulumi.prod.yaml: hpc:observability.budget.alert_thresholds_percent[1]: 2000.0 is not a budget threshold; use a percentage between 0 and 1000",
+        "Pulumi.prod.yaml: hpc:observability.budget.alert_thresholds_percent[1]: "
+        "2000.0 is not a budget threshold; use a percentage between 0 and 1000",
     ),
     (
         "prod",
         set_value("hpc:observability.notification_emails", []),
-        "Pulumi.prod.yaml: hpc:observability.notification_emails: warning: prod has nobody to notify; alarms will only show in the console",
+        "Pulumi.prod.yaml: hpc:observability.notification_emails: warning: "
+        "prod has nobody to notify; alarms will only show in the console",
     ),
     (
         "prod",
         _drop_research_group("genomics"),
-        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.genomics: no queue belongs to research group 'genomics'; set research_group: genomics on the queues it pays for, or remove the budget",
+        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.genomics: "
+        "no queue belongs to research group 'genomics'; set research_group: "
+        "genomics on the queues it pays for, or remove the budget",
     ),
     (
         "staging",
         set_value(
             "hpc:observability.budget.per_research_group", {"platform-engineering": 5000, "chemistry": 900}
         ),
-        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.chemistry: no queue belongs to research group 'chemistry'; set research_group: chemistry on the queues it pays for, or remove the budget",
+        "Pulumi.prod.yaml: hpc:observability.budget.per_research_group.chemistry: "
+        "no queue belongs to research group 'chemistry'; set research_group: "
+        "chemistry on the queues it pays for, or remove the budget",
     ),
 ]
 

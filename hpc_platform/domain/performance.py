@@ -171,7 +171,8 @@ def render_performance(model: PerformanceModel) -> list[str]:
     lines.append("  Lustre baseline throughput:")
     for fs in throughput.file_systems:
         lines.append(
-            f"    {fs.role:<11} {fs.deployment_type:<13} {fs.capacity_gib:>9,} GiB ({fs.capacity_tib:,.2f} TiB)"
+            f"    {fs.role:<11} {fs.deployment_type:<13} "
+            f"{fs.capacity_gib:>9,} GiB ({fs.capacity_tib:,.2f} TiB)"
             f" × {fs.throughput_mbps_per_tib:g} MB/s/TiB = {_mbps(fs.baseline_mbps)}"
         )
     if not throughput.file_systems:
@@ -203,7 +204,8 @@ def render_performance(model: PerformanceModel) -> list[str]:
         f"{model.max_vcpus:,} max vCPUs, {model.max_slurm_cpus:,} Slurm CPUs"
     )
     lines.append(
-        f"    {'queue':<14} {'purpose':<8} {'capacity':<9} {'nodes':>6} {'vCPUs':>8} {'Slurm CPUs':>10}  EFA   AZ"
+        f"    {'queue':<14} {'purpose':<8} {'capacity':<9} "
+        f"{'nodes':>6} {'vCPUs':>8} {'Slurm CPUs':>10}  EFA   AZ"
     )
     for q in model.queues:
         lines.append(

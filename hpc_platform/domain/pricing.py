@@ -218,7 +218,8 @@ def render_cost(estimate: CostEstimate, budget_usd: float | None = None) -> list
     """The "Cost estimate" section of the plan report."""
     snapshot = estimate.snapshot
     lines = [
-        f"Cost estimate (approximate, {snapshot.region} list prices as of {snapshot.as_of}; an estimate, not a quote):",
+        f"Cost estimate (approximate, {snapshot.region} list prices as of {snapshot.as_of}; "
+        "an estimate, not a quote):",
         f"  assumptions: nodes above min_count run {estimate.utilization:.0%} of the month; "
         f"Spot {snapshot.spot_discount:.0%} below On-Demand; {snapshot.hours_per_month:g} h/month",
     ]

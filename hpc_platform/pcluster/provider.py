@@ -680,14 +680,14 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
                 ) from None
             except NotFoundError:
                 raise ParallelClusterError(
-                    f"cluster {name!r} no longer exists; run `pulumi refresh` to drop it from the state, then "
-                    "`pulumi up` to create it again"
+                    f"cluster {name!r} no longer exists; run `pulumi refresh` to drop it from the state, "
+                    "then `pulumi up` to create it again"
                 ) from None
             except ConflictError as err:
                 if attempt >= settings.conflict_retries:
                     raise ParallelClusterError(
-                        f"cluster {name!r} stayed busy with another operation ({err.message}); wait for it to "
-                        "finish and run `pulumi up` again"
+                        f"cluster {name!r} stayed busy with another operation ({err.message}); "
+                        "wait for it to finish and run `pulumi up` again"
                     ) from None
                 pulumi.log.info(f"cluster {name!r} is busy ({err.message}); waiting before updating")
                 self._wait_until_settled(client, name, deadline, "update", poll_first=True)
@@ -763,9 +763,10 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
             delay = settings.poll_backoff.delay(attempt, settings.clock.rand)
             if settings.clock.now() + delay > deadline:
                 raise ParallelClusterError(
-                    f"the compute fleet of {name!r} did not stop in time (status {status}); the update was not "
-                    "started. Check the head node's clustermgtd log, then run `pulumi up` again; start the "
-                    f"fleet with `pcluster update-compute-fleet -n {name} --status START_REQUESTED` if you "
+                    f"the compute fleet of {name!r} did not stop in time (status {status}); "
+                    "the update was not started. Check the head node's clustermgtd log, then run "
+                    "`pulumi up` again; start the fleet with "
+                    f"`pcluster update-compute-fleet -n {name} --status START_REQUESTED` if you "
                     "abandon the update."
                 )
             settings.clock.sleep(delay)
@@ -825,7 +826,8 @@ class ParallelClusterProvider(pulumi.dynamic.ResourceProvider):
         if props.get("retain_on_delete"):
             pulumi.log.warn(
                 f"retain_on_delete is set: cluster {name!r} is left running and only removed from the "
-                f"Pulumi state; delete it with `pcluster delete-cluster -n {name}` when it is no longer needed"
+                "Pulumi state; delete it with "
+                f"`pcluster delete-cluster -n {name}` when it is no longer needed"
             )
             return
         client = self._client({**props, "cluster_name": name})
@@ -1036,8 +1038,9 @@ def _adoption_blocker(name: str, info: Mapping[str, Any]) -> str | None:
     if status == "DELETE_FAILED":
         return (
             _failure_message(name, info, "delete")
-            + f"\nFinish deleting it (remove what blocks the delete, see `pcluster get-cluster-stack-events -n "
-            f"{name}`, then `pcluster delete-cluster -n {name}`) and run `pulumi up` again to create it anew."
+            + "\nFinish deleting it (remove what blocks the delete, see "
+            f"`pcluster get-cluster-stack-events -n {name}`, then `pcluster delete-cluster -n {name}`) "
+            "and run `pulumi up` again to create it anew."
         )
     if status == "UPDATE_FAILED" and stack == "UPDATE_ROLLBACK_FAILED":
         return (

@@ -212,7 +212,8 @@ def _rds(props: Mapping[str, Any]) -> list[str]:
     if is_true(props.get("storageEncrypted")):
         return []
     return [
-        "database storage is not encrypted; set storage_encrypted=True and kms_key_id (this forces a new database)."
+        "database storage is not encrypted; set storage_encrypted=True "
+        "and kms_key_id (this forces a new database)."
     ]
 
 

@@ -13,7 +13,8 @@ images, instance types and file systems while it builds), the config's ids are r
 and the cluster stack is built with ParallelCluster's own `ClusterCdkStack`, as
 `CDKTemplateBuilder.build_cluster_template` does, but keeping every template of the cloud assembly
 (the queues are a nested stack). `out.json`: `{key: {"templates": {file name: template},
-"main": file name, "nested": {logical id of a nested stack in main: its file name}, "id_map": {our id: moto id}, "bucket": name, "artifact_directory": dir}}`.
+"main": file name, "nested": {logical id of a nested stack in main: its file name},
+"id_map": {our id: moto id}, "bucket": name, "artifact_directory": dir}}`.
 """
 
 from __future__ import annotations

@@ -148,9 +148,10 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
     if token == "aws:cloudformation/stack:Stack":
         # The ParallelCluster API template's outputs (CreateApiUserRole=true, its default).
         stack_id = _arn("cloudformation", region, f"stack/{resource_id}/{uuid_like(resource_id)}")
+        invoke_url = f"https://{digest(resource_id, 10)}.execute-api.{region}.amazonaws.com/prod"
         return {
             "outputs": {
-                API_INVOKE_URL_OUTPUT: f"https://{digest(resource_id, 10)}.execute-api.{region}.amazonaws.com/prod",
+                API_INVOKE_URL_OUTPUT: invoke_url,
                 API_USER_ROLE_OUTPUT: api_user_role_arn("aws", MOCK_ACCOUNT_ID, stack_id_suffix(stack_id)),
             }
         }

@@ -274,7 +274,8 @@ class LifecycleConfig(Model):
     warm_after_days: int | None = Field(
         default=None,
         ge=S3_MIN_DAYS_BEFORE_IA,
-        description=f"Days to STANDARD_IA (≥ {S3_MIN_DAYS_BEFORE_IA}). Only used without intelligent tiering.",
+        description=f"Days to STANDARD_IA (≥ {S3_MIN_DAYS_BEFORE_IA}). "
+        "Only used without intelligent tiering.",
     )
     cold_after_days: int | None = Field(
         default=90,
@@ -385,7 +386,8 @@ class QueueConfig(Model):
     allocation_strategy: Literal["lowest-price", "capacity-optimized", "price-capacity-optimized"] | None = (
         None
     )
-    """Spot/On-Demand allocation strategy; omitted: lowest-price (On-Demand), price-capacity-optimized (Spot)."""
+    """Spot/On-Demand allocation strategy; omitted: lowest-price (On-Demand), price-capacity-optimized
+    (Spot)."""
     enable_efa: bool = False
     """EFA on every node; the queue then runs in one subnet in one AZ with a cluster placement group."""
     availability_zone: AzName | None = None
@@ -516,7 +518,8 @@ class ClusterConfig(Model):
         str, StringConstraints(pattern=PCLUSTER_CLUSTER_NAME_PATTERN, max_length=PCLUSTER_CLUSTER_NAME_MAX)
     ] = Field(
         description=f"ParallelCluster cluster name (≤ {PCLUSTER_CLUSTER_NAME_MAX} characters, "
-        f"≤ {PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING} with Slurm accounting). Changing it replaces the cluster."
+        f"≤ {PCLUSTER_CLUSTER_NAME_MAX_WITH_ACCOUNTING} with Slurm accounting). "
+        "Changing it replaces the cluster."
     )
     parallelcluster_version: Annotated[str, StringConstraints(pattern=r"^3\.\d+\.\d+$")] = (
         PCLUSTER_DEFAULT_VERSION
@@ -628,7 +631,8 @@ class StackConfig(Model):
     region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
     """AWS region of every resource (`aws:region`, also read by the AWS provider)."""
     environment: Environment
-    """`dev`, `staging` or `prod`: names resources, sets the Environment tag and the policy enforcement level."""
+    """`dev`, `staging` or `prod`: names resources, sets the Environment tag and the policy enforcement
+    level."""
     network: NetworkConfig
     """VPC, subnet tiers, endpoints and flow logs (EfaNetwork)."""
     storage: StorageConfig = StorageConfig()

@@ -19,7 +19,8 @@ def write_official_amis(path: Path) -> None:
     images = [
         {
             "ami_id": f"ami-0{index}a1b2c3d4e5f6a7b8",
-            "name": f"aws-parallelcluster-{PCLUSTER_VERSION}-{os_part}-hvm-x86_64-202601010000 2026-01-01T00-00-00.000Z",
+            "name": f"aws-parallelcluster-{PCLUSTER_VERSION}-{os_part}-hvm-x86_64-202601010000 "
+            "2026-01-01T00-00-00.000Z",
             "description": f"AWS ParallelCluster AMI for {os_part}",
             "owner_id": "247102896272",
             "public": True,

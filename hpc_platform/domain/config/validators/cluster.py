@@ -48,7 +48,8 @@ class QueueLimitsValidator(Validator):
             if queue.name in seen_queues:
                 yield Finding(
                     ("cluster", "queues", qi, "name"),
-                    f"{queue.name!r} is already the name of queues[{seen_queues[queue.name]}]; queue names must be unique",
+                    f"{queue.name!r} is already the name of "
+                    f"queues[{seen_queues[queue.name]}]; queue names must be unique",
                 )
             seen_queues.setdefault(queue.name, qi)
             seen_resources: dict[str, int] = {}
@@ -57,7 +58,8 @@ class QueueLimitsValidator(Validator):
                 if resource.name in seen_resources:
                     yield Finding(
                         (*loc, "name"),
-                        f"{resource.name!r} is already used by compute_resources[{seen_resources[resource.name]}] "
+                        f"{resource.name!r} is already used by "
+                        f"compute_resources[{seen_resources[resource.name]}] "
                         "of this queue; names must be unique within a queue",
                     )
                 seen_resources.setdefault(resource.name, ri)
@@ -157,7 +159,8 @@ class QueuePlacementValidator(Validator):
             yield Finding(
                 ("cluster", "head_node", "instance_type"),
                 f"{head.name} is not offered in {head_az}, where the head node runs (first private "
-                f"subnet); it is offered in {or_join(list(head.azs(config.region))) or 'no AZ of the region'}",
+                "subnet); it is offered in "
+                f"{or_join(list(head.azs(config.region))) or 'no AZ of the region'}",
             )
 
 
@@ -212,7 +215,8 @@ class SlurmAccountingValidator(Validator):
         if accounting.min_capacity_acu > accounting.max_capacity_acu:
             yield Finding(
                 ("cluster", "slurm", "accounting", "min_capacity_acu"),
-                f"{accounting.min_capacity_acu} is greater than max_capacity_acu ({accounting.max_capacity_acu})",
+                f"{accounting.min_capacity_acu} is greater than "
+                f"max_capacity_acu ({accounting.max_capacity_acu})",
             )
 
 

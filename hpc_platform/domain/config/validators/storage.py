@@ -136,7 +136,8 @@ class S3LifecycleValidator(Validator):
             if previous is not None and days <= previous[1]:
                 yield Finding(
                     (*loc, key),
-                    f"{days} days must come after {previous[0]} ({previous[1]} days): tiers go hot → warm → cold → archive",
+                    f"{days} days must come after {previous[0]} ({previous[1]} days): "
+                    "tiers go hot → warm → cold → archive",
                 )
             previous = (key, days)
 
