@@ -410,12 +410,17 @@ def test_fails_queue_without_subnet() -> None:
         render_cluster_config(config, _replace(refs, queue_subnet_ids=subnets))
 
 
+RESERVED_PREFIX_MESSAGE = (
+    r"parallelcluster:owner: the prefix .parallelcluster:. is reserved by ParallelCluster"
+)
+
+
 def test_fails_reserved_tag_prefix() -> None:
     config = stack_config("dev")
     compliance = config.compliance.model_copy(update={"extra_tags": {"parallelcluster:owner": "me"}})
-    with pytest.raises(ValueError, match=r"parallelcluster:owner .*reserves"):
+    with pytest.raises(ValueError, match=RESERVED_PREFIX_MESSAGE):
         render_cluster_config(config.model_copy(update={"compliance": compliance}), fake_refs(config))
-    with pytest.raises(ValueError, match=r"parallelcluster:owner .*reserves"):
+    with pytest.raises(ValueError, match=RESERVED_PREFIX_MESSAGE):
         full_config(config, owned=fake_owned(config, tags={"parallelcluster:owner": "me"}))
 
 
