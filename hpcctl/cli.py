@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy pack config (--policy-pack-config format; default: policy/config/<environment>.json)",
     )
 
+    diagram = commands.add_parser(
+        "diagram", help="draw a stack's architecture from its offline plan (.svg/.png via Graphviz, or .mmd)"
+    )
+    _add_stack_arguments(diagram)
+    diagram.add_argument(
+        "-o", "--output", required=True, type=Path, metavar="FILE", help="FILE.svg, FILE.png or FILE.mmd"
+    )
+
     catalog = commands.add_parser("catalog", help="the bundled EC2 instance catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, parser_class=_Parser)
     refresh = catalog_commands.add_parser("refresh", help="rebuild it from EC2 (needs AWS credentials)")
@@ -147,6 +155,28 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_VIOLATIONS if has_mandatory(violations) else EXIT_OK
 
 
+def cmd_diagram(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hpc_platform.app.diagram import SUFFIXES, GraphvizMissing, build_diagram, require_dot, write_diagram
+    from hpc_platform.app.offline import plan_stack_file
+
+    output: Path = args.output
+    # Checked before planning: a bad path or a missing `dot` should not cost a plan.
+    if output.suffix.lower() not in SUFFIXES:
+        raise UsageError(f"{output}: unsupported diagram format; use {', '.join(SUFFIXES)}")
+    if not output.parent.is_dir():
+        raise UsageError(f"{output}: no such directory {output.parent}")
+    try:
+        require_dot(output)
+        stack_plan = plan_stack_file(stack_path(args))
+        for line in stack_plan.loaded.warning_lines():
+            print(line, file=err)
+        write_diagram(build_diagram(stack_plan.plan), output)
+    except GraphvizMissing as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {output}", file=out)
+    return EXIT_OK
+
+
 def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from hpc_platform.domain.catalog import SNAPSHOT_PATH, default_catalog
 
@@ -173,7 +203,13 @@ def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"validate": cmd_validate, "plan": cmd_plan, "check": cmd_check, "catalog": cmd_catalog}
+COMMANDS = {
+    "validate": cmd_validate,
+    "plan": cmd_plan,
+    "check": cmd_check,
+    "diagram": cmd_diagram,
+    "catalog": cmd_catalog,
+}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
