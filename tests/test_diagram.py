@@ -162,3 +162,13 @@ def test_rejects_unknown_format_before_planning(tmp_path: Path) -> None:
     )
     assert code == EXIT_INVALID
     assert err == f"hpcctl: {tmp_path / 'x.pdf'}: unsupported diagram format; use .svg, .png, .mmd\n"
+
+
+def test_readme_shows_the_prod_diagram() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "hpcctl diagram --stack prod -o docs/architecture-prod.svg" in readme
+    assert "](docs/architecture-prod.svg)" in readme
+    # Regenerate with that command when the prod stack's queues change.
+    texts = svg_text(REPO_ROOT / "docs" / "architecture-prod.svg")
+    for queue in planned("prod").loaded.config.cluster.queues:
+        assert f"queue {queue.name}" in texts, queue.name
