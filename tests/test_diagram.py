@@ -172,3 +172,10 @@ def test_readme_shows_the_prod_diagram() -> None:
     texts = svg_text(REPO_ROOT / "docs" / "architecture-prod.svg")
     for queue in planned("prod").loaded.config.cluster.queues:
         assert f"queue {queue.name}" in texts, queue.name
+
+
+def test_rejects_missing_output_directory_before_planning(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "dev.mmd"
+    code, _, err = run("diagram", "--stack", "dev", "--project-dir", str(REPO_ROOT), "-o", str(target))
+    assert code == EXIT_INVALID
+    assert err == f"hpcctl: {target}: no such directory {target.parent}\n"
