@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TextIO
 
 from hpc_platform.domain.config import ConfigError
 from hpc_platform.domain.config.loader import stack_file_for
+from hpcctl.preview import PLAN_EPILOG, add_plan_arguments, read_previous_plan
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -56,11 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_stack_arguments(validate)
 
-    plan = commands.add_parser("plan", help="plan a stack offline (Pulumi mock engine; no AWS credentials)")
+    plan = commands.add_parser(
+        "plan",
+        help="preview a stack offline (Pulumi mock engine; no AWS credentials)",
+        epilog=PLAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_stack_arguments(plan)
     plan.add_argument(
         "--json", metavar="PATH", help="also write the plan as JSON to PATH ('-' for stdout only)"
     )
+    add_plan_arguments(plan)
 
     check = commands.add_parser(
         "check", help="plan a stack offline and run the policy pack on it (exit 1 on mandatory violations)"
@@ -126,15 +133,38 @@ def _write_json(document: dict[str, Any], target: str, out: TextIO) -> None:
 
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from hpc_platform.app.offline import plan_stack_file
+    from hpc_platform.app.preview import (
+        NotAPlan,
+        ResourceNotFound,
+        find_resource,
+        render_against,
+        render_resource,
+    )
     from hpc_platform.app.report import render_plan
 
+    try:
+        previous = read_previous_plan(args.against) if args.against is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     stack_plan = plan_stack_file(stack_path(args))
     for line in stack_plan.loaded.warning_lines():
         print(line, file=err)
+    if args.show is not None:
+        try:
+            out.write(render_resource(stack_plan.plan, find_resource(stack_plan.plan, args.show)))
+        except ResourceNotFound as exc:
+            raise UsageError(f"--show: {exc}") from None
+        return EXIT_OK
     if args.json is not None:
         _write_json(stack_plan.plan.to_json(), args.json, out)
     if args.json != "-":
         out.write(render_plan(stack_plan))
+        if previous is not None:
+            try:
+                lines = render_against(stack_plan.plan, previous, str(args.against))
+            except NotAPlan as exc:
+                raise UsageError(str(exc)) from None
+            out.write("\n" + "\n".join(lines) + "\n")
     return EXIT_OK
 
 

@@ -121,7 +121,7 @@ def test_plan_json_to_stdout_is_only_json() -> None:
     code, out, _ = run("plan", "--stack-file", str(stack_file("dev")), "--json", "-")
     assert code == EXIT_OK
     document = json.loads(out)
-    assert set(document) == {"stack", "project", "resources", "outputs"}
+    assert set(document) == {"stack", "project", "changeSummary", "resources", "outputs"}
     assert (document["stack"], document["project"]) == ("dev", "hpc-platform")
     for resource in document["resources"]:
         assert set(resource) == {"urn", "type", "name", "parent", "custom", "inputs"}
@@ -132,7 +132,7 @@ def test_plan_json_to_file_and_tree_to_stdout(tmp_path: Path) -> None:
     target = tmp_path / "plan.json"
     code, out, _ = run("plan", "--stack-file", str(stack_file("dev")), "--json", str(target))
     assert code == EXIT_OK
-    assert out.startswith("Plan for stack dev (project hpc-platform): ")
+    assert out.startswith("Previewing stack dev (project hpc-platform) offline")
     assert json.loads(target.read_text())["stack"] == "dev"
 
 

@@ -294,7 +294,8 @@ def test_report_labels_the_cost_estimate() -> None:
 
 def test_report_lists_components_in_build_order() -> None:
     text = render_plan(planned("prod"))
-    tokens = [line.split()[0] for line in text.splitlines() if line.startswith("hpc:")]
+    # The stack's direct children in the preview tree: ` +   ├─ hpc:network:EfaNetwork  name`.
+    tokens = re.findall(r"^ \+   [├└]─ (hpc:\S+)", text, flags=re.MULTILINE)
     assert tokens == [
         "hpc:network:EfaNetwork",
         "hpc:storage:DataRepository",

@@ -25,6 +25,7 @@ from hpc_platform.app.offline.mocks import PlanMocks
 PROJECT = "hpc-platform"
 SECRET_PLACEHOLDER = "[secret]"
 UNKNOWN_PLACEHOLDER = "[unknown]"
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass
@@ -59,13 +60,39 @@ class Plan:
     project: str
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    generated: frozenset[str] = frozenset()
+    """Ids, ARNs and computed outputs the mocks made up (see `PlanMocks.generated`): a deploy
+    gives other values, so reports show them as known only after deploy."""
+
+    @property
+    def stack_urn(self) -> str:
+        return f"urn:pulumi:{self.stack}::{self.project}::{STACK_TYPE}::{self.project}-{self.stack}"
+
+    @property
+    def resource_count(self) -> int:
+        """What `pulumi preview` counts as "to create": every resource, components and the stack
+        itself included."""
+        return len(self.resources) + 1
+
+    def stack_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.stack_urn,
+            "type": STACK_TYPE,
+            "name": f"{self.project}-{self.stack}",
+            "parent": None,
+            "custom": False,
+            "inputs": {},
+        }
 
     def to_json(self) -> dict[str, Any]:
+        # By URN: the engine registers concurrently, and the same program must give the same JSON.
+        # The stack is listed too, so `resources` holds what `changeSummary` counts.
+        resources = [self.stack_json()] + [r.to_json() for r in self.resources]
         return {
             "stack": self.stack,
             "project": self.project,
-            # By URN: the engine registers concurrently, and the same program must give the same JSON.
-            "resources": [r.to_json() for r in sorted(self.resources, key=lambda r: r.urn)],
+            "changeSummary": {"create": self.resource_count},
+            "resources": sorted(resources, key=lambda r: str(r["urn"])),
             "outputs": plain(self.outputs),
         }
 
@@ -93,7 +120,12 @@ class Plan:
 
 
 def plain(value: Any) -> Any:
-    """JSON-safe copy: secrets masked, unknowns marked, resource references as URNs."""
+    """JSON-safe copy: secrets masked, unknowns marked, resource references as URNs.
+
+    Numbers cross the engine as protobuf `Struct` values, which are all doubles, so a program's
+    `32` arrives as `32.0`. A float with no fractional part is given back as an int: the program's
+    integers stay integers (a whole-number float such as `1.0` also prints as `1`).
+    """
     if isinstance(value, dict):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_PLACEHOLDER
@@ -104,6 +136,8 @@ def plain(value: Any) -> Any:
         return UNKNOWN_PLACEHOLDER
     if isinstance(value, pulumi.Resource):
         return getattr(value, "_plan_urn", None) or f"[resource {type(value).__name__}]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
@@ -208,5 +242,10 @@ def run_offline(
     finally:
         settings.ROOT.set(None)
         pulumi.runtime.set_all_config({}, [])
-    plan = Plan(stack=stack, project=PROJECT, resources=monitor.planned, outputs=monitor.stack_outputs)
-    return plan
+    return Plan(
+        stack=stack,
+        project=PROJECT,
+        resources=monitor.planned,
+        outputs=monitor.stack_outputs,
+        generated=frozenset(mocks.generated),
+    )

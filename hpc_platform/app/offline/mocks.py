@@ -183,11 +183,42 @@ REMOTE_COMPONENT_OUTPUTS: dict[str, Callable[[pulumi.runtime.MockResourceArgs, s
 }
 
 
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+# Shorter made-up values are not recorded: a report looks for them inside other strings, and a
+# short one could match by accident.
+_MIN_GENERATED_LENGTH = 6
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str):
         self.region = region
+        self.generated: set[str] = {MOCK_ACCOUNT_ID}
+        """Every string these mocks made up (ids, ARNs, computed outputs, the account): values a
+        deploy replaces with real ones. Values copied from a resource's inputs are not in it."""
+
+    def _record(
+        self, args: pulumi.runtime.MockResourceArgs, resource_id: str | None, outputs: Outputs
+    ) -> None:
+        known = set(_strings(args.inputs))
+        for text in _strings([resource_id, outputs]):
+            if text not in known and len(text) >= _MIN_GENERATED_LENGTH:
+                self.generated.add(text)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, Outputs]:
+        resource_id, outputs = self._new_resource(args)
+        self._record(args, resource_id, outputs)
+        return resource_id, outputs
+
+    def _new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, Outputs]:
         if not args.custom:
             builder = REMOTE_COMPONENT_OUTPUTS.get(args.typ)
             return (None, builder(args, self.region) if builder else {})
