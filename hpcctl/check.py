@@ -5,8 +5,8 @@ The engine talks to a policy pack through pulumi-policy's analyzer servicer: `Ge
 `Configure` (the reconciled `--policy-pack-config`), `ConfigureStack` (which stack, preview),
 `Analyze` once per resource registration (with its inputs) and `AnalyzeStack` once at the end
 (with every resource's outputs). This module builds the same protobuf requests from the offline
-plan and calls the same servicer in-process, without a gRPC server. The servicer class is private to pulumi-policy, which is why the package
-is pinned exactly (tests/test_policy_pins.py).
+plan and calls the same servicer in-process, without a gRPC server. The servicer class is private
+to pulumi-policy, which is why the package is pinned exactly (tests/test_policy_pins.py).
 
 Output contract (`--json`): `{"violations": [{"policy", "level", "urn", "message"}]}`, one entry
 per violation and resource. The text report groups them: one line per policy and cause.

@@ -190,10 +190,16 @@ def base_section(base: BaseComparison) -> list[str]:
     else:
         lines.append(
             f"**{len(diff.added)} to add, {len(diff.changed)} to change, {len(diff.removed)} to remove "
-            "(or replace under a new name).**"
+            f"(or replace under a new name), {len(diff.moved)} to move.**"
         )
         lines.append("")
-        for label, urns in (("Add", diff.added), ("Change", diff.changed), ("Remove", diff.removed)):
+        kinds = (
+            ("Add", diff.added),
+            ("Change", diff.changed),
+            ("Remove", diff.removed),
+            ("Move to a new parent (replaced unless it has an alias)", diff.moved),
+        )
+        for label, urns in kinds:
             if urns:
                 lines.append(f"- {label} ({len(urns)}): {_names(urns)}")
     for urn, change in diff.cluster.items():

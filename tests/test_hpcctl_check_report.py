@@ -253,7 +253,7 @@ def test_base_plan_section_shows_the_change_and_the_cost(
     code, _, _ = run(*argv, "--base-stack-file", str(stack_file("prod")))
     assert code == EXIT_VIOLATIONS
     section = summary.read_text().split("#### Against the base branch\n", 1)[1]
-    assert "**0 to add, 1 to change, 0 to remove" in section
+    assert "**0 to add, 1 to change, 0 to remove (or replace under a new name), 0 to move.**" in section
     assert "- Change (1): `hpc-prod-cluster-cluster`" in section
     # 323 → fewer Spot nodes in compute-spot: shrinking capacity needs the fleet stopped
     assert "needs a **compute-fleet stop**" in section
@@ -268,13 +268,23 @@ def test_base_plan_section_shows_the_change_and_the_cost(
     )
 
 
-def test_compare_plans_adds_removes_and_changes() -> None:
+def test_compare_plans_matches_by_type_and_name() -> None:
     def plan(*resources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-        return {"resources": [{"urn": urn, "inputs": inputs} for urn, inputs in resources]}
+        return {
+            "resources": [
+                {"urn": f"urn:pulumi:s::p::{parent}$t::{name}", "type": "t", "name": name, "inputs": inputs}
+                for parent, name, inputs in ((*urn.split("/"), inputs) for urn, inputs in resources)
+            ]
+        }
 
-    diff = compare_plans(plan(("a", {"x": 1}), ("b", {"x": 1})), plan(("b", {"x": 2}), ("c", {})))
-    assert (diff.added, diff.removed, diff.changed, diff.cluster) == (["c"], ["a"], ["b"], {})
-    assert compare_plans(plan(("a", {"x": 1.0})), plan(("a", {"x": 1}))).unchanged
+    before = plan(("P/a", {"x": 1}), ("P/b", {"x": 1}), ("P/m", {}))
+    after = plan(("P/b", {"x": 2}), ("P/c", {}), ("Q/m", {}))  # m moved to another parent
+    diff = compare_plans(before, after)
+    assert diff.added == ["urn:pulumi:s::p::P$t::c"]
+    assert diff.removed == ["urn:pulumi:s::p::P$t::a"]
+    assert diff.changed == ["urn:pulumi:s::p::P$t::b"] and diff.cluster == {}
+    assert diff.moved == ["urn:pulumi:s::p::Q$t::m"]
+    assert compare_plans(plan(("P/a", {"x": 1.0})), plan(("P/a", {"x": 1}))).unchanged
 
 
 @pytest.mark.parametrize(

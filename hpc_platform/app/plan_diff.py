@@ -1,7 +1,9 @@
-"""What a change does to a stack: two offline plans (`hpcctl plan --json`) compared by URN.
+"""What a change does to a stack: two offline plans (`hpcctl plan --json`) compared resource by
+resource.
 
-Resources are added, removed or changed (their inputs differ). A resource whose URN changes (a
-rename, a new parent) shows as one removal and one addition: Pulumi replaces it. For the
+Resources are matched by type and name, as `scripts/compare_plans.py` does. They are added,
+removed (a renamed resource is one of each: Pulumi replaces it), moved (a new parent, so a new URN:
+Pulumi replaces it unless it has an alias) or changed (their inputs differ). For the
 ParallelCluster cluster the rendered config is sorted further by ParallelCluster's update policies
 (`hpc_platform.pcluster.update_policy`): what needs a compute-fleet stop and what a new cluster.
 """
@@ -29,17 +31,19 @@ class PlanFileError(Exception):
 @dataclass(frozen=True)
 class PlanDiff:
     added: list[str] = field(default_factory=list)
-    """URNs only the new plan has."""
+    """URNs of resources only the new plan has."""
     removed: list[str] = field(default_factory=list)
-    """URNs only the base plan has (deleted, or replaced under a new URN)."""
+    """URNs of resources only the base plan has (deleted, or replaced under a new name)."""
     changed: list[str] = field(default_factory=list)
-    """URNs in both whose inputs differ."""
+    """URNs (in the new plan) of resources in both whose inputs differ."""
+    moved: list[str] = field(default_factory=list)
+    """URNs (in the new plan) of resources in both under another URN (a new parent)."""
     cluster: dict[str, ChangeClass] = field(default_factory=dict)
     """Per changed ParallelCluster resource (URN): its config change by update policy."""
 
     @property
     def unchanged(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+        return not (self.added or self.removed or self.changed or self.moved)
 
 
 def read_plan(path: Path) -> dict[str, Any]:
@@ -55,8 +59,12 @@ def read_plan(path: Path) -> dict[str, Any]:
     return document
 
 
-def _by_urn(plan: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {r["urn"]: r for r in plan.get("resources", []) if isinstance(r, dict) and "urn" in r}
+def _by_name(plan: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (str(r.get("type")), str(r.get("name"))): r
+        for r in plan.get("resources", [])
+        if isinstance(r, dict) and "urn" in r
+    }
 
 
 def _with_unknowns(value: Any) -> Any:
@@ -80,15 +88,17 @@ def _config(inputs: Mapping[str, Any]) -> dict[str, Any]:
 
 def compare_plans(base: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
     """Base plan → new plan, both as `Plan.to_json()` documents."""
-    old, current = _by_urn(base), _by_urn(new)
-    added = sorted(set(current) - set(old))
-    removed = sorted(set(old) - set(current))
+    old, current = _by_name(base), _by_name(new)
+    added = sorted(current[k]["urn"] for k in set(current) - set(old))
+    removed = sorted(old[k]["urn"] for k in set(old) - set(current))
     changed: list[str] = []
     cluster: dict[str, ChangeClass] = {}
-    for urn in sorted(set(old) & set(current)):
-        before, after = old[urn].get("inputs", {}), current[urn].get("inputs", {})
+    moved = sorted(current[k]["urn"] for k in set(old) & set(current) if old[k]["urn"] != current[k]["urn"])
+    for key in sorted(set(old) & set(current)):
+        before, after = old[key].get("inputs", {}), current[key].get("inputs", {})
         if before == after:
             continue
+        urn = current[key]["urn"]
         changed.append(urn)
         if after.get(KIND_PROPERTY) == KIND_VALUE:
             versions = (before.get(CLUSTER_VERSION_INPUT), after.get(CLUSTER_VERSION_INPUT))
@@ -98,7 +108,8 @@ def compare_plans(base: Mapping[str, Any], new: Mapping[str, Any]) -> PlanDiff:
                 old_version=versions[0] if isinstance(versions[0], str) else None,
                 new_version=versions[1] if isinstance(versions[1], str) else None,
             )
-    return PlanDiff(added=added, removed=removed, changed=changed, cluster=cluster)
+    changed.sort()
+    return PlanDiff(added=added, removed=removed, changed=changed, moved=moved, cluster=cluster)
 
 
 __all__ = ["PlanDiff", "PlanFileError", "compare_plans", "read_plan"]
