@@ -28,18 +28,6 @@ class CheckOptions:
     base_stack_file: Path | None = None
 
 
-def stack_warnings(stack_plan: StackPlan) -> list[str]:
-    """Every warning once: the config's own, then what else the program logged (warnings and
-    errors) that is not one of them (the program logs the config warnings too)."""
-    lines = stack_plan.loaded.warning_lines()
-    seen = set(lines)
-    for severity, message in stack_plan.plan.messages:
-        if severity in ("warning", "error") and message not in seen:
-            seen.add(message)
-            lines.append(message)
-    return lines
-
-
 def _validate(options: CheckOptions) -> dict[str, Any] | None:
     """Problems with the arguments, found before the plan runs; the base plan, read."""
     from hpc_platform.app.plan_diff import PlanFileError, read_plan
@@ -102,7 +90,7 @@ def run_check(
     path = options.stack_file
     if options.format == "text":
         stack_plan = plan_stack_file(path)
-        for line in stack_warnings(stack_plan):
+        for line in stack_plan.warning_lines():
             print(line, file=err)
         run = check_run(stack_plan, options.policy_config)
         if options.json_target is not None:
@@ -120,7 +108,7 @@ def run_check(
             print(line, file=out)
         github.append_summary(github.summary_markdown(stack, path, None, config_error=exc))
         return EXIT_INVALID
-    warnings = stack_warnings(stack_plan)
+    warnings = stack_plan.warning_lines()
     config_warnings = set(stack_plan.loaded.warning_lines())
     annotations = github.finding_annotations(stack_plan.loaded.warnings, path, stack_plan.loaded.source)
     annotations += [
@@ -139,4 +127,4 @@ def run_check(
     return EXIT_VIOLATIONS if has_mandatory(run.violations) else EXIT_OK
 
 
-__all__ = ["FORMATS", "CheckOptions", "run_check", "stack_warnings"]
+__all__ = ["FORMATS", "CheckOptions", "run_check"]

@@ -139,6 +139,19 @@ def test_every_message_appears_once(half_spot_prod: Path, capsys: pytest.Capture
     assert warning and all(lines.count(w) == 1 for w in warning)
 
 
+def test_program_messages_join_the_config_warnings_once(half_spot_prod: Path) -> None:
+    """The program logs the config warnings through the engine: they are not repeated; anything
+    else it logs at warning or error level is added once; info is left out."""
+    from hpc_platform.app.offline import Plan, StackPlan
+
+    loaded = load_stack_file(half_spot_prod)
+    config = loaded.warning_lines()
+    assert config  # the fixture has a config warning
+    messages = [*(("warning", line) for line in config), ("info", "i"), ("error", "e"), ("warning", "e")]
+    plan = Plan("prod", "hpc-platform", messages=messages)
+    assert StackPlan(plan, loaded).warning_lines() == [*config, "e"]
+
+
 # --- --format github ------------------------------------------------------------------------------
 def test_annotation_escapes_data_and_properties() -> None:
     assert (
