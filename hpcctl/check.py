@@ -8,13 +8,15 @@ The engine talks to a policy pack through pulumi-policy's analyzer servicer: `Ge
 plan and calls the same servicer in-process, without a gRPC server. The servicer class is private
 to pulumi-policy, which is why the package is pinned exactly (tests/test_policy_pins.py).
 
-Output contract (`--json`): `{"violations": [{"policy", "level", "urn", "message"}]}`.
+Output contract (`--json`): `{"violations": [{"policy", "level", "urn", "message"}]}`, one entry
+per violation and resource. The text report groups them: one line per policy and cause.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,15 +342,26 @@ def _violations(response: Any, default_urn: str) -> Iterable[Violation]:
         )
 
 
-def evaluate(
+@dataclass(frozen=True)
+class PolicyRun:
+    """What one check did: how many policies ran (enforcement not `disabled`) over how many
+    resources (every registration the analyzer saw, the stack included), and what they found."""
+
+    policies: int
+    resources: int
+    violations: list[Violation]
+
+
+def run_pack(
     plan: Plan, given: Mapping[str, tuple[str | None, dict[str, Any]]], source: str = "policy config"
-) -> list[Violation]:
+) -> PolicyRun:
     """Configure the pack with `given` (parsed policy config), then analyse every resource and
     the stack, in the engine's order."""
     servicer = policy_servicer()
     context = _InProcessContext()
     info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), context)
-    servicer.Configure(configure_request(reconcile_policy_config(info, given, source)), context)
+    config = reconcile_policy_config(info, given, source)
+    servicer.Configure(configure_request(config), context)
     servicer.ConfigureStack(
         analyzer_pb2.AnalyzerStackConfigureRequest(
             stack=plan.stack, project=plan.project, organization="organization", dry_run=True
@@ -356,35 +369,122 @@ def evaluate(
         context,
     )
     violations: list[Violation] = []
-    for request in analyze_requests(plan):
+    requests = analyze_requests(plan)
+    for request in requests:
         violations.extend(_violations(servicer.Analyze(request, context), request.urn))
     violations.extend(_violations(servicer.AnalyzeStack(analyze_stack_request(plan), context), ""))
-    return violations
+    enabled = sum(level != "disabled" for level, _ in config.values())
+    return PolicyRun(policies=enabled, resources=len(requests), violations=violations)
+
+
+def evaluate(
+    plan: Plan, given: Mapping[str, tuple[str | None, dict[str, Any]]], source: str = "policy config"
+) -> list[Violation]:
+    """The violations of `run_pack`."""
+    return run_pack(plan, given, source).violations
+
+
+def _sorted(violations: Iterable[Violation]) -> list[Violation]:
+    """Mandatory first, then by policy and resource: the same plan gives the same report. The same
+    finding reported twice is one."""
+    return sorted(set(violations), key=lambda v: (v.level != "mandatory", v.policy, v.urn, v.message))
 
 
 def run_policies(plan: Plan, policy_config: Path) -> list[Violation]:
-    """Mandatory first, then by policy and resource: the same plan gives the same report."""
-    violations = evaluate(plan, read_policy_config(policy_config), str(policy_config))
-    return sorted(violations, key=lambda v: (v.level != "mandatory", v.policy, v.urn, v.message))
+    return _sorted(evaluate(plan, read_policy_config(policy_config), str(policy_config)))
+
+
+def check_run(stack_plan: StackPlan, policy_config: Path | None = None) -> PolicyRun:
+    """Run the pack on a planned stack; `policy_config` defaults to the environment's file."""
+    path = policy_config or default_policy_config(stack_plan.loaded.config.environment)
+    run = run_pack(stack_plan.plan, read_policy_config(path), str(path))
+    return PolicyRun(run.policies, run.resources, _sorted(run.violations))
 
 
 def check(stack_plan: StackPlan, policy_config: Path | None = None) -> list[Violation]:
     """Policy violations of a planned stack; `policy_config` defaults to the environment's file."""
-    path = policy_config or default_policy_config(stack_plan.loaded.config.environment)
-    return run_policies(stack_plan.plan, path)
+    return check_run(stack_plan, policy_config).violations
 
 
 def has_mandatory(violations: Sequence[Violation]) -> bool:
     return any(v.level == "mandatory" for v in violations)
 
 
-def report(violations: Sequence[Violation]) -> str:
-    lines = [v.render() for v in violations]
-    mandatory = sum(v.level == "mandatory" for v in violations)
-    if violations:
-        lines.append(f"{len(violations)} policy violation(s), {mandatory} mandatory")
-    else:
-        lines.append("no policy violations")
+# --- the report -----------------------------------------------------------------------------------
+RESOURCE_PLACEHOLDER = "<resource>"
+
+
+def resource_name(urn: str) -> str:
+    """`urn:pulumi:prod::hpc-platform::a$b::hpc-prod-data` → `hpc-prod-data`; '' → `(stack)`."""
+    return urn.rsplit("::", 1)[-1] if urn else "(stack)"
+
+
+def cause_of(violation: Violation) -> str:
+    """The message with the resource's own name taken out, so the same problem on many resources
+    reads as one cause (the policies name a resource by its logical name)."""
+    if not violation.urn:
+        return violation.message
+    name = re.escape(resource_name(violation.urn))
+    return re.sub(rf"(?<![\w-]){name}(?![\w-])", RESOURCE_PLACEHOLDER, violation.message)
+
+
+@dataclass(frozen=True)
+class ViolationGroup:
+    """One policy's one cause, with every resource it was found on."""
+
+    policy: str
+    level: str
+    cause: str
+    violations: tuple[Violation, ...]
+
+    @property
+    def urns(self) -> list[str]:
+        return [v.urn for v in self.violations]
+
+    @property
+    def message(self) -> str:
+        """A single resource's own message; for several, the shared cause."""
+        return self.violations[0].message if len(self.violations) == 1 else self.cause
+
+    def render(self, verbose: bool = False) -> list[str]:
+        head = f"[{self.level}] {self.policy}: "
+        if len(self.violations) == 1:
+            return [head + f"{self.violations[0].urn or '(stack)'}: {self.message}"]
+        lines = [head + f"{len(self.violations)} resources: {self.message}"]
+        if verbose:
+            lines.extend(f"    {urn or '(stack)'}" for urn in self.urns)
+        return lines
+
+
+def group(violations: Iterable[Violation]) -> list[ViolationGroup]:
+    """Violations by (level, policy, cause): mandatory first, then by policy, first seen first."""
+    groups: dict[tuple[str, str, str], list[Violation]] = {}
+    for violation in violations:
+        key = (violation.level, violation.policy, cause_of(violation))
+        groups.setdefault(key, []).append(violation)
+    ordered = sorted(groups.items(), key=lambda item: (item[0][0] != "mandatory", item[0][1]))
+    return [ViolationGroup(policy, level, cause, tuple(vs)) for (level, policy, cause), vs in ordered]
+
+
+def counts_line(run: PolicyRun) -> str:
+    """`12 policies checked 177 resources: …`: what ran, and the verdict, in one line."""
+    ran = f"{run.policies} policies checked {run.resources} resources"
+    if not run.violations:
+        return f"{ran}: no policy violations"
+    mandatory = sum(v.level == "mandatory" for v in run.violations)
+    return (
+        f"{ran}: {len(run.violations)} violation(s) in {len(group(run.violations))} group(s), "
+        f"{mandatory} mandatory, {len(run.violations) - mandatory} advisory"
+    )
+
+
+def report(run: PolicyRun, verbose: bool = False) -> str:
+    """One line per policy and cause (with `verbose`, its resources below it), then the counts."""
+    groups = group(run.violations)
+    lines = [line for g in groups for line in g.render(verbose)]
+    if not verbose and any(len(g.violations) > 1 for g in groups):
+        lines.append("(--verbose lists the resources of each group)")
+    lines.append(counts_line(run))
     return "\n".join(lines) + "\n"
 
 
@@ -393,11 +493,18 @@ def to_json(violations: Sequence[Violation]) -> dict[str, Any]:
 
 
 __all__ = [
+    "PolicyRun",
     "Violation",
+    "ViolationGroup",
     "check",
+    "check_run",
+    "counts_line",
     "default_policy_config",
     "evaluate",
+    "group",
     "has_mandatory",
     "report",
+    "resource_name",
+    "run_pack",
     "to_json",
 ]

@@ -82,6 +82,27 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="policy pack config (--policy-pack-config format; default: policy/config/<environment>.json)",
     )
+    check.add_argument(
+        "--verbose", "-v", action="store_true", help="list the resources of each grouped violation"
+    )
+    check.add_argument(
+        "--format",
+        choices=("text", "github"),
+        default="text",
+        help="github: workflow annotations on stdout and a Markdown summary in $GITHUB_STEP_SUMMARY",
+    )
+    check.add_argument(
+        "--base",
+        metavar="PLAN.json",
+        type=Path,
+        help="the base branch's `hpcctl plan --json`: the summary shows what the change does (github)",
+    )
+    check.add_argument(
+        "--base-stack-file",
+        metavar="PATH",
+        type=Path,
+        help="the base branch's stack file, for the base's cost estimate (with --base)",
+    )
 
     diagram = commands.add_parser(
         "diagram", help="draw a stack's architecture from its offline plan (.svg/.png via Graphviz, or .mmd)"
@@ -169,20 +190,20 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from hpc_platform.app.offline import plan_stack_file
-    from hpcctl.check import check, has_mandatory, report, to_json
+    from hpcctl.check_command import CheckOptions, run_check
 
     if args.policy_config is not None and not args.policy_config.is_file():
         raise UsageError(f"{args.policy_config}: no such policy config file")
-    stack_plan = plan_stack_file(stack_path(args))
-    for line in stack_plan.loaded.warning_lines():
-        print(line, file=err)
-    violations = check(stack_plan, args.policy_config)
-    if args.json is not None:
-        _write_json(to_json(violations), args.json, out)
-    if args.json != "-":
-        out.write(report(violations))
-    return EXIT_VIOLATIONS if has_mandatory(violations) else EXIT_OK
+    options = CheckOptions(
+        stack_file=stack_path(args),
+        policy_config=args.policy_config,
+        json_target=args.json,
+        format=args.format,
+        verbose=args.verbose,
+        base_plan=args.base,
+        base_stack_file=args.base_stack_file,
+    )
+    return run_check(options, out, err, _write_json)
 
 
 def cmd_diagram(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

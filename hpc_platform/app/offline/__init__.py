@@ -15,6 +15,17 @@ class StackPlan:
     plan: Plan
     loaded: LoadedConfig
 
+    def warning_lines(self) -> list[str]:
+        """Every warning once: the config's own, then what else the program logged (warnings and
+        errors) that is not one of them (the program logs the config warnings too)."""
+        lines = self.loaded.warning_lines()
+        seen = set(lines)
+        for severity, message in self.plan.messages:
+            if severity in ("warning", "error") and message not in seen:
+                seen.add(message)
+                lines.append(message)
+        return lines
+
 
 def stack_name_for(path: Path) -> str:
     """`Pulumi.prod.yaml` → `prod`; any other file name → its stem."""

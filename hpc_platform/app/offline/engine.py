@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
+from pulumi.runtime.proto import engine_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -63,6 +64,9 @@ class Plan:
     generated: frozenset[str] = frozenset()
     """Ids, ARNs and computed outputs the mocks made up (see `PlanMocks.generated`): a deploy
     gives other values, so reports show them as known only after deploy."""
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    """What the program logged through the engine, as (severity, message); not printed, because
+    the caller already reports the config warnings the program logs (printing both doubled them)."""
 
     @property
     def stack_urn(self) -> str:
@@ -207,6 +211,20 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+class CollectingEngine(pulumi_mocks.MockEngine):
+    """The mock engine, keeping log messages instead of passing them to a logger (a logger without
+    handlers prints warnings to stderr, a second copy of what the caller reports)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("hpc_platform.app.offline"))
+        self.messages: list[tuple[str, str]] = []
+
+    def Log(self, request: Any) -> None:
+        if request.severity == engine_pb2.DEBUG:  # the SDK's own tracing, one per registration
+            return
+        self.messages.append((engine_pb2.LogSeverity.Name(request.severity).lower(), request.message))
+
+
 def run_offline(
     program: Callable[[], None],
     stack: str,
@@ -220,6 +238,7 @@ def run_offline(
     """
     mocks = PlanMocks(region)
     monitor = CapturingMonitor(mocks)
+    engine = CollectingEngine()
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()},
         [],
@@ -229,7 +248,7 @@ def run_offline(
         pulumi_mocks.MockSettings(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-            engine=pulumi_mocks.MockEngine(logging.getLogger("hpc_platform.app.offline")),
+            engine=engine,
             project=PROJECT,
             stack=stack,
             dry_run=preview,
@@ -242,10 +261,12 @@ def run_offline(
     finally:
         settings.ROOT.set(None)
         pulumi.runtime.set_all_config({}, [])
-    return Plan(
+    plan = Plan(
         stack=stack,
         project=PROJECT,
         resources=monitor.planned,
         outputs=monitor.stack_outputs,
         generated=frozenset(mocks.generated),
     )
+    plan.messages = engine.messages
+    return plan
