@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TextIO
 from hpc_platform.domain.config import ConfigError
 from hpc_platform.domain.config.loader import stack_file_for
 from hpcctl.preview import PLAN_EPILOG, add_plan_arguments, read_previous_plan
+from hpcctl.progress import step
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -35,6 +36,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> NoReturn:
+        print(f"hpcctl {package_version()}")
+        parser.exit(EXIT_OK)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hpc-platform")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack", "-s", metavar="NAME", help="stack name: reads Pulumi.NAME.yaml")
@@ -50,6 +71,7 @@ def _add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hpcctl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_VersionAction, help="print hpcctl's version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     validate = commands.add_parser(
@@ -130,8 +152,36 @@ def stack_path(args: argparse.Namespace) -> Path:
     else:
         path = stack_file_for(args.stack, args.project_dir)
     if not path.is_file():
+        if args.stack_file is None:
+            raise UsageError(f"{path}: no such stack file; {_stacks_in(path.parent)}")
         raise UsageError(f"{path}: no such stack file")
     return path
+
+
+def _stacks_in(directory: Path) -> str:
+    """The stacks that exist beside a missing one, for the message."""
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
+    if not stacks:
+        return f"{directory} has no Pulumi.<stack>.yaml (use --project-dir or --stack-file)"
+    return f"stacks in {directory}: {', '.join(stacks)}"
+
+
+def check_output_path(target: str | Path | None) -> None:
+    """Fail before any work when an output file cannot be written where asked ('-' is stdout)."""
+    if target is None or str(target) == "-":
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; give a file path")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{path}: no such directory {parent}; create it first")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{path}: directory {parent} is not writable")
+
+
+def _stack_label(args: argparse.Namespace, path: Path) -> str:
+    return str(args.stack) if args.stack is not None else path.name
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -163,11 +213,14 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     from hpc_platform.app.report import render_plan
 
+    check_output_path(args.json)
     try:
         previous = read_previous_plan(args.against) if args.against is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    stack_plan = plan_stack_file(stack_path(args))
+    path = stack_path(args)
+    with step(err, f"planning {_stack_label(args, path)}…"):
+        stack_plan = plan_stack_file(path)
     for line in stack_plan.loaded.warning_lines():
         print(line, file=err)
     if args.show is not None:
@@ -194,6 +247,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.policy_config is not None and not args.policy_config.is_file():
         raise UsageError(f"{args.policy_config}: no such policy config file")
+    check_output_path(args.json)
     options = CheckOptions(
         stack_file=stack_path(args),
         policy_config=args.policy_config,
@@ -233,11 +287,9 @@ def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     if args.catalog_command == "show":
         catalog = default_catalog()
-        print(
-            f"instance catalog {catalog.version}: {len(catalog.types)} "
-            f"types, regions {', '.join(catalog.regions)}",
-            file=out,
-        )
+        regions = ", ".join(catalog.regions)
+        print(f"instance catalog {catalog.version}: {len(catalog.types)} types, regions {regions}", file=out)
+        print(f"source: {catalog.source or 'not recorded'}", file=out)
         return EXIT_OK
     import boto3
     import botocore.exceptions

@@ -90,10 +90,10 @@ def test_fails_validate_listing_every_problem(stack_config: LoadStack, write_sta
     [
         (
             "config: [",
-            "Pulumi.bad.yaml: hpc: not valid YAML at line 1, column "
+            "Pulumi.bad.yaml: not valid YAML at line 1, column "
             "10: expected the node content, but found '<stream end>'\n",
         ),
-        ("- a\n- b\n", "Pulumi.bad.yaml: hpc: a stack file is a mapping with a `config:` mapping\n"),
+        ("- a\n- b\n", "Pulumi.bad.yaml: a stack file is a mapping with a `config:` mapping\n"),
     ],
 )
 def test_fails_on_broken_yaml(tmp_path: Path, text: str, expected: str) -> None:
@@ -105,7 +105,10 @@ def test_fails_on_broken_yaml(tmp_path: Path, text: str, expected: str) -> None:
 def test_fails_on_missing_stack_file(tmp_path: Path) -> None:
     code, _, err = run("validate", "--stack", "nope", "--project-dir", str(tmp_path))
     assert code == EXIT_INVALID
-    assert err == f"hpcctl: {tmp_path / 'Pulumi.nope.yaml'}: no such stack file\n"
+    assert err == (
+        f"hpcctl: {tmp_path / 'Pulumi.nope.yaml'}: no such stack file; {tmp_path} has no "
+        "Pulumi.<stack>.yaml (use --project-dir or --stack-file)\n"
+    )
 
 
 def test_fails_on_bad_usage_without_traceback() -> None:

@@ -167,6 +167,8 @@ def test_fails_invalid_policy_config(tmp_path: Path, document: str, expected: st
     assert code == EXIT_INVALID, out + err
     assert expected in err and "Traceback" not in err
     assert all(line.startswith(str(path)) for line in err.splitlines()), err
+    # The problem is in the policy config, not at an `hpc:` stack key.
+    assert f"{path}: hpc:" not in err
 
 
 def test_fails_missing_policy_config(tmp_path: Path) -> None:

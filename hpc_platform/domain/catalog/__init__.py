@@ -80,10 +80,14 @@ def _size_units(size: str) -> float | None:
 
 
 class InstanceCatalog:
-    def __init__(self, types: dict[str, InstanceType], version: str, regions: tuple[str, ...]):
+    def __init__(
+        self, types: dict[str, InstanceType], version: str, regions: tuple[str, ...], source: str = ""
+    ):
         self.types = types
         self.version = version
         self.regions = regions
+        self.source = source
+        """Where the snapshot's data came from (the API and, for a recorded one, the recorder)."""
         # A region's AZs are those that offer at least one catalogued type (the snapshot records
         # offerings by AZ); derived once here so every check reads the same list.
         self._region_azs: dict[str, tuple[str, ...]] = {
@@ -102,7 +106,9 @@ class InstanceCatalog:
         if data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"{path}: unsupported instance catalog format {data.get('format')!r}")
         types = {name: InstanceType.from_json(name, spec) for name, spec in data["instance_types"].items()}
-        return cls(types, version=data["version"], regions=tuple(data["regions"]))
+        return cls(
+            types, version=data["version"], regions=tuple(data["regions"]), source=data.get("source", "")
+        )
 
     def get(self, name: str) -> InstanceType | None:
         return self.types.get(name)

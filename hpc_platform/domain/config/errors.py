@@ -1,4 +1,5 @@
-"""Config problems as one-line messages: `<file>: <key path>: <message>`."""
+"""Config problems as one-line messages: `<file>: <key path>: <message>`, or `<file>: <message>` for
+a problem with the file itself (unreadable, not YAML/JSON, the wrong shape)."""
 
 from __future__ import annotations
 
@@ -38,13 +39,15 @@ class Finding:
     """What a validator found: where (a key path in the schema), what, and how bad."""
 
     loc: Loc
+    """The key the problem is at; empty when it is about the file itself, not a key."""
     message: str
     level: Level = "ERROR"
 
     def render(self, source: str) -> str:
         prefix = "" if self.level == "ERROR" else f"{self.level.lower()}: "
         message = self.message.replace("\n", "\\n")
-        return f"{source}: {key_path(self.loc)}: {prefix}{message}"
+        where = f"{key_path(self.loc)}: " if self.loc else ""
+        return f"{source}: {where}{prefix}{message}"
 
 
 class ConfigError(Exception):
