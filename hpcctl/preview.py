@@ -4,9 +4,10 @@ an earlier plan's JSON (`--against`)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
+
+from hpc_platform.app.plan_diff import PlanFileError, read_plan
 
 PLAN_EPILOG = """\
 The resource tree and the count follow `pulumi preview` on a new stack: every resource is
@@ -34,13 +35,9 @@ def add_plan_arguments(plan: argparse.ArgumentParser) -> None:
 
 
 def read_previous_plan(path: Path) -> dict[str, Any]:
-    """The `--against` document; raises ValueError with a one-line reason."""
+    """The `--against` document (read as `check --base` reads its plan); raises ValueError with a
+    one-line reason."""
     try:
-        document = json.loads(path.read_text())
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the earlier plan: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc}); write a plan with `hpcctl plan --json PATH`") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise ValueError(f"{path}: not a plan (no resources list); write one with `hpcctl plan --json PATH`")
-    return document
+        return read_plan(path)
+    except PlanFileError as exc:
+        raise ValueError(str(exc)) from None

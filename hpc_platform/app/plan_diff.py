@@ -55,7 +55,9 @@ def read_plan(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise PlanFileError(f"{path}: not a plan; write one with `hpcctl plan --json PATH`")
+        raise PlanFileError(
+            f"{path}: not a plan (no resources list); write one with `hpcctl plan --json PATH`"
+        )
     return document
 
 
