@@ -3,7 +3,8 @@ plus a job summary (with the change against a base plan)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -17,6 +18,11 @@ if TYPE_CHECKING:  # the plan engine loads pulumi: imported only when a check ru
 FORMATS = ("text", "github")
 
 
+@contextmanager
+def _no_progress(_stream: TextIO, _message: str) -> Iterator[None]:
+    yield
+
+
 @dataclass(frozen=True)
 class CheckOptions:
     stack_file: Path
@@ -26,6 +32,10 @@ class CheckOptions:
     verbose: bool = False
     base_plan: Path | None = None
     base_stack_file: Path | None = None
+    stack_label: str = ""
+    """How progress messages name the stack (`planning prod…`); the file name when empty."""
+    step: Callable[[TextIO, str], AbstractContextManager[Any]] = _no_progress
+    """Shows a slow step's progress on a terminal (`hpcctl.progress.step`)."""
 
 
 def _validate(options: CheckOptions) -> dict[str, Any] | None:
@@ -88,11 +98,15 @@ def run_check(
 
     base_plan = _validate(options)
     path = options.stack_file
+    planning = f"planning {options.stack_label or path.name}…"
+    checking = "checking policies…"
     if options.format == "text":
-        stack_plan = plan_stack_file(path)
+        with options.step(err, planning):
+            stack_plan = plan_stack_file(path)
         for line in stack_plan.warning_lines():
             print(line, file=err)
-        run = check_run(stack_plan, options.policy_config)
+        with options.step(err, checking):
+            run = check_run(stack_plan, options.policy_config)
         if options.json_target is not None:
             write_json(to_json(run.violations), options.json_target, out)
         if options.json_target != "-":
@@ -101,8 +115,10 @@ def run_check(
 
     stack = stack_name_for(path)
     try:
-        stack_plan = plan_stack_file(path)
-        run = check_run(stack_plan, options.policy_config)
+        with options.step(err, planning):
+            stack_plan = plan_stack_file(path)
+        with options.step(err, checking):
+            run = check_run(stack_plan, options.policy_config)
     except ConfigError as exc:
         for line in github.config_error_annotations(exc, path):
             print(line, file=out)

@@ -248,8 +248,11 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.policy_config is not None and not args.policy_config.is_file():
         raise UsageError(f"{args.policy_config}: no such policy config file")
     check_output_path(args.json)
+    path = stack_path(args)
     options = CheckOptions(
-        stack_file=stack_path(args),
+        stack_file=path,
+        stack_label=_stack_label(args, path),
+        step=step,
         policy_config=args.policy_config,
         json_target=args.json,
         format=args.format,
