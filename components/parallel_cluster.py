@@ -40,7 +40,12 @@ from components.cluster_iam import (
 )
 from components.slurm_accounting import SlurmAccountingDatabase, SlurmAccountingDatabaseArgs
 from hpc_platform.domain import metrics
-from hpc_platform.domain.limits import API_TIMEOUT_DEFAULT_MINUTES, PCLUSTER_DEFAULT_VERSION
+from hpc_platform.domain.limits import (
+    API_TIMEOUT_DEFAULT_MINUTES,
+    KMS_DEFAULT_DELETION_WINDOW_DAYS,
+    PCLUSTER_DEFAULT_VERSION,
+    SECRET_RECOVERY_WINDOW_RANGE_DAYS,
+)
 from hpc_platform.pcluster import bootstrap
 from hpc_platform.pcluster.api_access import API_INVOKE_URL_OUTPUT, API_USER_ROLE_OUTPUT
 from hpc_platform.pcluster.completion import (
@@ -113,7 +118,7 @@ class ParallelClusterArgs:
     accounting_password_secret_arn: str | None = None
     """An existing Secrets Manager secret with the database password (its plain string value);
     None: one is generated."""
-    secret_recovery_window_days: int = 7
+    secret_recovery_window_days: int = SECRET_RECOVERY_WINDOW_RANGE_DAYS[0]
     """Waiting period before a deleted generated password secret is gone (AWS allows 7–30)."""
     database_backup_retention_days: int = 7
     """Automated backups of the accounting database."""
@@ -121,7 +126,7 @@ class ParallelClusterArgs:
     """RDS deletion protection on the accounting database."""
     database_final_snapshot: bool = False
     """A final snapshot of the accounting database when it is deleted."""
-    kms_deletion_window_days: int = 30
+    kms_deletion_window_days: int = KMS_DEFAULT_DELETION_WINDOW_DAYS
     """Waiting period before the deleted accounting-database KMS key is gone (AWS allows 7–30)."""
     api_mode: str = "deploy"
     """`deploy`: the official ParallelCluster API stack of `parallelcluster_version`, called as the

@@ -17,7 +17,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from hpc_platform.domain.limits import SLURMDBD_PASSWORD_SPECIALS
+from hpc_platform.domain.limits import (
+    KMS_DEFAULT_DELETION_WINDOW_DAYS,
+    SECRET_RECOVERY_WINDOW_RANGE_DAYS,
+    SLURMDBD_PASSWORD_SPECIALS,
+)
 
 TYPE_TOKEN = "hpc:cluster:SlurmAccountingDatabase"
 
@@ -50,7 +54,7 @@ class SlurmAccountingDatabaseArgs:
     existing_password_secret_arn: str | None = None
     """An existing Secrets Manager secret holding the password as its plain string value; None:
     a password is generated into a new secret."""
-    secret_recovery_window_days: int = 7
+    secret_recovery_window_days: int = SECRET_RECOVERY_WINDOW_RANGE_DAYS[0]
     """Waiting period before a deleted generated secret is gone (AWS allows 7–30)."""
     backup_retention_days: int = 7
     """Automated backups of the database."""
@@ -58,7 +62,7 @@ class SlurmAccountingDatabaseArgs:
     """RDS deletion protection."""
     final_snapshot: bool = False
     """Take a final snapshot (`<identifier>-final`) when the database is deleted."""
-    kms_deletion_window_days: int = 30
+    kms_deletion_window_days: int = KMS_DEFAULT_DELETION_WINDOW_DAYS
     """Waiting period before the deleted KMS key is gone (AWS allows 7–30)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for every taggable child (each also gets a `Name`)."""

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from hpc_platform.domain.limits import KMS_DELETION_WINDOW_RANGE_DAYS, SECRET_RECOVERY_WINDOW_RANGE_DAYS
+from hpc_platform.domain.limits import (
+    KMS_DEFAULT_DELETION_WINDOW_DAYS,
+    KMS_DELETION_WINDOW_RANGE_DAYS,
+    SECRET_RECOVERY_WINDOW_RANGE_DAYS,
+)
 
 Environment = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
@@ -67,7 +71,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         name_prefix="hpc-dev",
         protect_data=False,
         final_backups=False,
-        kms_deletion_window_days=30,
+        kms_deletion_window_days=KMS_DEFAULT_DELETION_WINDOW_DAYS,
         secret_recovery_window_days=7,
         database_backup_retention_days=7,
         database_deletion_protection=False,
@@ -82,7 +86,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         name_prefix="hpc-staging",
         protect_data=False,
         final_backups=False,
-        kms_deletion_window_days=30,
+        kms_deletion_window_days=KMS_DEFAULT_DELETION_WINDOW_DAYS,
         secret_recovery_window_days=7,
         database_backup_retention_days=7,
         database_deletion_protection=False,
@@ -97,7 +101,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         name_prefix="hpc-prod",
         protect_data=True,
         final_backups=True,
-        kms_deletion_window_days=30,
+        kms_deletion_window_days=KMS_DEFAULT_DELETION_WINDOW_DAYS,
         secret_recovery_window_days=30,
         database_backup_retention_days=30,
         database_deletion_protection=True,
