@@ -92,8 +92,8 @@ def run_check(
     """The exit code (hpcctl.cli's contract). In text format a `ConfigError` propagates to the CLI;
     in github format it becomes annotations and a summary section."""
     from hpc_platform.app.offline import plan_stack_file, stack_name_for
+    from hpc_platform.app.policy_check import check_run, counts_line, has_mandatory, report, to_json
     from hpcctl import github
-    from hpcctl.check import check_run, counts_line, has_mandatory, report, to_json
     from hpcctl.cli import EXIT_INVALID, EXIT_OK, EXIT_VIOLATIONS
 
     base_plan = _validate(options)

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpc_platform.app.plan_diff import PlanDiff
+from hpc_platform.app.policy_check import PolicyRun, ViolationGroup, group, resource_name
 from hpc_platform.domain.config import ConfigError
 from hpc_platform.domain.config.errors import Finding
 from hpc_platform.domain.config.yaml_lines import key_line
 from hpc_platform.domain.pricing import CostEstimate
-from hpcctl.check import PolicyRun, ViolationGroup, group, resource_name
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 LIST_LIMIT = 50

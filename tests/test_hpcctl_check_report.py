@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from hpc_platform.app.plan_diff import compare_plans
+from hpc_platform.app.policy_check import Violation, check_run, group, report
 from hpc_platform.domain.config.errors import key_path
 from hpc_platform.domain.config.loader import load_stack_file, read_stack_file
 from hpc_platform.domain.config.yaml_lines import key_line
 from hpc_platform.domain.pricing import estimate_monthly_cost
-from hpcctl.check import Violation, check_run, group, report
 from hpcctl.cli import EXIT_INVALID, EXIT_OK, EXIT_VIOLATIONS, main
 from hpcctl.github import SUMMARY_ENV, annotation
 from policy.hpc_policies.pack import policies
@@ -119,7 +119,7 @@ def test_cause_leaves_out_the_resource_name() -> None:
 
 
 def test_the_same_finding_twice_is_reported_once() -> None:
-    from hpcctl.check import PolicyRun, _sorted
+    from hpc_platform.app.policy_check import PolicyRun, _sorted
 
     twice = Violation("spot-ratio", "mandatory", CLUSTER_URN + "c", "too little Spot")
     text = report(PolicyRun(16, 10, _sorted([twice, twice])))

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from hpc_platform.app.offline import Plan, PlannedResource
+from hpc_platform.app.policy_check import Violation, evaluate, read_policy_config
 from hpc_platform.domain.config.models import ComplianceConfig
 from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
-from hpcctl.check import Violation, evaluate, read_policy_config
 from policy.hpc_policies.pack import PACK_NAME, PACK_VERSION, policies
 from tests.support.stacks import REPO_ROOT, planned
 

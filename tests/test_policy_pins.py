@@ -1,9 +1,10 @@
 """pulumi-policy is pinned exactly: `hpcctl check` drives its analyzer servicer in-process.
 
 The servicer (`pulumi_policy.policy._PolicyAnalyzerServicer`), its constructor arguments and the
-protobuf messages it takes are private API. When the pin moves, re-check `hpcctl/check.py` against
-the new version (how `PolicyPack.__init__` builds the servicer, and `Configure`, `Analyze`,
-`AnalyzeStack`, `GetAnalyzerInfo`), then move every pin together.
+protobuf messages it takes are private API. When the pin moves, re-check
+`hpc_platform/app/policy_check.py` against the new version (how `PolicyPack.__init__` builds the
+servicer, and `Configure`, `Analyze`, `AnalyzeStack`, `GetAnalyzerInfo`), then move every pin
+together.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def test_installed_pulumi_policy_is_the_pinned_one() -> None:
     pinned, installed = _pyproject_pin(), version(PACKAGE)
     assert installed == pinned, (
         f"{PACKAGE} {installed} is installed but pyproject.toml pins {pinned}: hpcctl check reaches "
-        f"into {PACKAGE}'s private analyzer servicer; re-check hpcctl/check.py against {installed}, "
+        f"into {PACKAGE}'s private analyzer servicer; re-check hpc_platform/app/policy_check.py "
+        f"against {installed}, "
         "then move the pin (pyproject.toml and policy/requirements.txt)"
     )
 

@@ -1,5 +1,5 @@
-"""`hpcctl check`: plan a stack offline, then run the policy pack on the plan the way the Pulumi
-engine does.
+"""The policy verdict of an offline plan (`hpcctl check`, the portal): run the policy pack on the
+plan the way the Pulumi engine does.
 
 The engine talks to a policy pack through pulumi-policy's analyzer servicer: `GetAnalyzerInfo`,
 `Configure` (the reconciled `--policy-pack-config`), `ConfigureStack` (which stack, preview),
