@@ -166,3 +166,14 @@ API_TIMEOUT_RANGE_MINUTES = (5, 360)
 SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
 # Special characters a generated password draws from: none of the above.
 SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
+
+# Fargate (Linux) task sizes: CPU units → every memory size (MiB) AWS accepts with them.
+FARGATE_TASK_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}

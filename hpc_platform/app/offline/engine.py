@@ -231,10 +231,12 @@ def run_offline(
     config: dict[str, Any],
     region: str,
     preview: bool = True,
+    project: str = PROJECT,
 ) -> Plan:
     """Run `program` for `stack` with the given stack-file config (`{'hpc:network': {...}}`).
 
     Config values are passed to Pulumi the way the CLI passes them: objects as JSON strings.
+    `project` names another program's project (its URNs carry it), e.g. the portal's own.
     """
     mocks = PlanMocks(region)
     monitor = CapturingMonitor(mocks)
@@ -249,7 +251,7 @@ def run_offline(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
             engine=engine,
-            project=PROJECT,
+            project=project,
             stack=stack,
             dry_run=preview,
             organization="organization",
@@ -263,7 +265,7 @@ def run_offline(
         pulumi.runtime.set_all_config({}, [])
     plan = Plan(
         stack=stack,
-        project=PROJECT,
+        project=project,
         resources=monitor.planned,
         outputs=monitor.stack_outputs,
         generated=frozenset(mocks.generated),
