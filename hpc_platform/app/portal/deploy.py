@@ -23,6 +23,7 @@ what the tests check; the children are not in it. Everything else is plain pulum
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -35,7 +36,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_awsx as awsx
 import pulumi_random as random
-from pydantic import Field, StringConstraints, ValidationError, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator
 
 from components.data_repository import deny_insecure_transport
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
@@ -67,10 +68,19 @@ CONTAINER_STOP_TIMEOUT_SECONDS = 120
 # What an ALB listener should offer: TLS 1.3 and 1.2 only (AWS's recommended policy).
 DEFAULT_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
-SubnetId = Annotated[str, StringConstraints(pattern=r"^subnet-[0-9a-f]{8,17}$")]
-CertificateArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
-]
+SUBNET_ID_PATTERN = r"^subnet-[0-9a-f]{8,17}$"
+VPC_ID_PATTERN = r"^vpc-[0-9a-f]{8,17}$"
+CERTIFICATE_ARN_PATTERN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"
+# Human wording for the schema's patterns (the rest keep pydantic's message).
+PATTERN_DESCRIPTIONS = {
+    SUBNET_ID_PATTERN: "is not a subnet id (subnet-0123456789abcdef0)",
+    VPC_ID_PATTERN: "is not a VPC id (vpc-0123456789abcdef0)",
+    CERTIFICATE_ARN_PATTERN: "is not an ACM certificate ARN "
+    "(arn:aws:acm:<region>:<account>:certificate/<id>)",
+    IAM_ROLE_ARN_PATTERN: "is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+}
+SubnetId = Annotated[str, StringConstraints(pattern=SUBNET_ID_PATTERN)]
+CertificateArn = Annotated[str, StringConstraints(pattern=CERTIFICATE_ARN_PATTERN)]
 RoleArn = Annotated[str, StringConstraints(pattern=IAM_ROLE_ARN_PATTERN)]
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
@@ -86,19 +96,22 @@ def _cidr(value: str) -> str:
     return value
 
 
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Config: `Pulumi.<stack>.yaml` of deploy/portal
 # ---------------------------------------------------------------------------------------------
 class PortalNetworkConfig(Model):
     """Where the portal runs: a new VPC (awsx), or an existing one given by `vpc_id`."""
 
-    allowed_cidrs: list[str] = Field(min_length=1)
+    allowed_cidrs: list[Cidr] = Field(min_length=1)
     """Who may reach the portal over HTTPS (and be redirected from HTTP): the institution's
     networks. Required: there is no safe default."""
     internal: bool = False
     """An internal load balancer (in the private subnets, reachable only from inside the VPC and
     what is routed to it); omitted: internet-facing in the public subnets."""
-    vpc_id: Annotated[str, StringConstraints(pattern=r"^vpc-[0-9a-f]{8,17}$")] | None = None
+    vpc_id: Annotated[str, StringConstraints(pattern=VPC_ID_PATTERN)] | None = None
     """An existing VPC; omitted: the program creates one (awsx.ec2.Vpc) from `vpc_cidr` and
     `availability_zones`."""
     public_subnet_ids: list[SubnetId] = Field(default_factory=list)
@@ -106,16 +119,13 @@ class PortalNetworkConfig(Model):
     private_subnet_ids: list[SubnetId] = Field(default_factory=list)
     """With `vpc_id`: the tasks' and the database's subnets (two AZs at least), with a route to
     the internet or VPC endpoints (ECR, Secrets Manager, CloudWatch Logs, STS, S3)."""
-    vpc_cidr: str = "10.90.0.0/16"
+    vpc_cidr: Cidr = "10.90.0.0/16"
     """A new VPC's address range."""
     availability_zones: list[AzName] = Field(default_factory=list, max_length=6)
     """A new VPC's AZs (two at least: the load balancer and the database need two); omitted: the
     region's `a` and `b` zones."""
     nat_gateways: Literal["Single", "OnePerAz"] = "OnePerAz"
     """A new VPC's NAT gateways (awsx's strategy): one per AZ survives the loss of an AZ."""
-
-    _cidrs = field_validator("allowed_cidrs")(lambda values: [_cidr(v) for v in values])
-    _vpc_cidr = field_validator("vpc_cidr")(_cidr)
 
 
 class PortalServiceConfig(Model):
@@ -219,12 +229,32 @@ class PortalConfigError(Exception):
         super().__init__("\n".join(self.lines))
 
 
+def _allowed_keys(loc: Loc) -> list[str]:
+    model: Any = PortalStackConfig
+    for part in loc:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        model = field.annotation if field else None
+        if not (isinstance(model, type) and issubclass(model, Model)):
+            return []
+    return sorted(model.model_fields)
+
+
 def _schema_problem(error: Mapping[str, Any]) -> tuple[Loc, str]:
     loc: Loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
-        return loc, "unknown key; see the `deploy/portal` section of docs/portal.md for the keys"
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        return (
+            loc,
+            f"unknown key; did you mean {close[0]!r}?"
+            if close
+            else f"unknown key; known keys: {', '.join(allowed)}",
+        )
     if error["type"] == "missing":
         return loc, "is required"
+    described = PATTERN_DESCRIPTIONS.get(str(error.get("ctx", {}).get("pattern", "")))
+    if error["type"] == "string_pattern_mismatch" and described:
+        return loc, f"{error.get('input')!r} {described}"
     message = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
     if isinstance(value, str | int | float | bool) and not message.startswith(repr(value)):
@@ -519,7 +549,7 @@ def network(prefix: str, config: PortalStackConfig, flow_logs: FlowLogTarget | N
             }
         )
     )
-    role = aws.iam.Role(f"{prefix}-flow-logs", assume_role_policy=trust)
+    role = aws.iam.Role(f"{prefix}-flow-logs-role", assume_role_policy=trust)
     aws.iam.RolePolicy(
         f"{prefix}-flow-logs-policy",
         role=role.id,
