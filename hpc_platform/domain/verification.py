@@ -506,6 +506,18 @@ def _evaluate(job: Job, output: str, goals: Targets) -> list[Result]:
 
 
 def _start_results(job: Job, sections: Mapping[str, str], output: str, goals: Targets) -> list[Result]:
+    up = section(sections, "nodes_up", output).strip()
+    if not up.isdigit():
+        raise VerifyParseError("sinfo", f"{up!r} is not a node count", output)
+    if int(up) > 0:
+        # Nothing had to boot: a number measured now would not be a scale-up.
+        return failed_results(
+            job,
+            goals,
+            f"queue {job.queue} had {up} node(s) up, so nothing was measured; run verify once it has "
+            "scaled to zero (slurm.scaledown_idletime_minutes after its last job) or pick another "
+            "queue with --queue",
+        )
     ids = section(sections, "job_ids", output).split()
     if len(ids) != 2:
         raise VerifyParseError("sbatch", f"expected two job ids, got {len(ids)}", output)
