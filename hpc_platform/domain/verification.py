@@ -223,20 +223,18 @@ def parse_fi_info(output: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(types))
 
 
-_OSU_ROW = re.compile(r"^\s*(\d+)\s+([0-9]+(?:\.[0-9]+)?)\b")
+_OSU_ROW = re.compile(r"^\s*(\d+)\s+([0-9]+(?:\.[0-9]+)?)\s*$")
 
 
 def _osu_rows(tool: str, output: str) -> list[tuple[int, float]]:
-    rows: list[tuple[int, float]] = []
-    for line in output.splitlines():
-        if line.lstrip().startswith("#") or not line.strip():
-            continue
-        match = _OSU_ROW.match(line)
-        if match is None:
-            raise VerifyParseError(tool, f"unexpected line {line.strip()[:80]!r}", output)
-        rows.append((int(match.group(1)), float(match.group(2))))
+    """The (message size, value) rows; other lines (headers, MPI warnings on stderr) are skipped."""
+    rows = [
+        (int(match.group(1)), float(match.group(2)))
+        for match in (_OSU_ROW.match(line) for line in output.splitlines())
+        if match is not None
+    ]
     if not rows:
-        raise VerifyParseError(tool, "no size/value rows", output)
+        raise VerifyParseError(tool, "no message-size rows (did the MPI job run?)", output)
     return rows
 
 
