@@ -152,7 +152,10 @@ class HeadNodeShell:
                     stderr=invocation.get("StandardErrorContent", ""),
                 )
             if self.clock() >= deadline:
-                self.ssm.cancel_command(CommandId=command_id, InstanceIds=[self.instance_id])
+                try:
+                    self.ssm.cancel_command(CommandId=command_id, InstanceIds=[self.instance_id])
+                except ClientError:
+                    pass  # best effort: SSM's own executionTimeout stops it too
                 raise VerifyError(
                     f"command {command_id} ({comment}) on {self.instance_id} did not finish in "
                     f"{timeout_seconds} s and was cancelled; raise --timeout"
