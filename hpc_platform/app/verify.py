@@ -16,6 +16,7 @@ gateway), its SHA-256 checked, and built with `/opt/amazon/openmpi`'s `mpicc`. L
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -152,10 +153,9 @@ class HeadNodeShell:
                     stderr=invocation.get("StandardErrorContent", ""),
                 )
             if self.clock() >= deadline:
-                try:
+                # Best effort: SSM's own executionTimeout stops the script too.
+                with contextlib.suppress(ClientError):
                     self.ssm.cancel_command(CommandId=command_id, InstanceIds=[self.instance_id])
-                except ClientError:
-                    pass  # best effort: SSM's own executionTimeout stops it too
                 raise VerifyError(
                     f"command {command_id} ({comment}) on {self.instance_id} did not finish in "
                     f"{timeout_seconds} s and was cancelled; raise --timeout"
