@@ -177,3 +177,26 @@ FARGATE_TASK_MEMORY_MIB: dict[int, tuple[int, ...]] = {
     8192: tuple(range(16384, 61440 + 1, 4096)),
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
+
+# Acceptance targets `hpcctl verify` measures on a deployed cluster (`hpc:performance`), from the
+# design this platform comes from: MPI latency under 15 µs with EFA, 100 Gbps per node, more than
+# 10 GB/s aggregate storage, job start under 30 s, scale-up under 5 min.
+PERFORMANCE_MAX_MPI_LATENCY_US_DEFAULT = 15.0
+PERFORMANCE_MIN_NODE_BANDWIDTH_GBPS_DEFAULT = 100.0
+PERFORMANCE_MIN_STORAGE_GBPS_DEFAULT = 10.0
+"""Used when `storage.target_aggregate_throughput_gbps` (the one storage target) is not set."""
+PERFORMANCE_MAX_JOB_START_SECONDS_DEFAULT = 30.0
+PERFORMANCE_MAX_SCALE_UP_SECONDS_DEFAULT = 300.0
+PERFORMANCE_STORAGE_TEST_NODES_DEFAULT = 2
+
+# The default user of each OS's official ParallelCluster AMI (ParallelCluster 3.16.1's
+# `constants.OS_MAPPING`): Slurm jobs `hpcctl verify` submits run as this user.
+PCLUSTER_OS_DEFAULT_USER: Final = {
+    "alinux2023": "ec2-user",
+    "ubuntu2204": "ubuntu",
+    "ubuntu2404": "ubuntu",
+    "rhel8": "ec2-user",
+    "rhel9": "ec2-user",
+    "rocky8": "rocky",
+    "rocky9": "rocky",
+}

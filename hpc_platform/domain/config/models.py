@@ -55,6 +55,12 @@ from hpc_platform.domain.limits import (
     PCLUSTER_MAX_QUEUES,
     PCLUSTER_SLURM_NAME_MAX,
     PCLUSTER_SLURM_NAME_PATTERN,
+    PERFORMANCE_MAX_JOB_START_SECONDS_DEFAULT,
+    PERFORMANCE_MAX_MPI_LATENCY_US_DEFAULT,
+    PERFORMANCE_MAX_SCALE_UP_SECONDS_DEFAULT,
+    PERFORMANCE_MIN_NODE_BANDWIDTH_GBPS_DEFAULT,
+    PERFORMANCE_MIN_STORAGE_GBPS_DEFAULT,
+    PERFORMANCE_STORAGE_TEST_NODES_DEFAULT,
     RESEARCH_GROUP_TAG,
     S3_MIN_DAYS_BEFORE_IA,
     SLURMDBD_PASSWORD_FORBIDDEN,
@@ -340,9 +346,14 @@ class StorageConfig(Model):
     """The S3 data repository."""
     efs_home: EfsHomeConfig = EfsHomeConfig()
     """EFS home directories mounted at /home on every node."""
-    target_aggregate_throughput_gbps: float | None = Field(default=None, gt=0)
-    """What the design promises across both Lustre file systems; the plan shows it beside the
-    baseline the capacity and throughput settings actually give."""
+    target_aggregate_throughput_gbps: float | None = Field(
+        default=None,
+        gt=0,
+        description="What the design promises across both Lustre file systems; the plan shows it "
+        "beside the baseline the capacity and throughput settings actually give, and `hpcctl verify` "
+        "holds IOR's measured aggregate to it. Omitted: the plan shows no target and `hpcctl verify` "
+        f"uses the design's {PERFORMANCE_MIN_STORAGE_GBPS_DEFAULT:g} GB/s.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -622,6 +633,28 @@ class ComplianceConfig(Model):
 
 
 # ---------------------------------------------------------------------------------------------
+# Performance acceptance targets
+# ---------------------------------------------------------------------------------------------
+class PerformanceConfig(Model):
+    """What `hpcctl verify` holds measurements on the deployed cluster to; a missed target makes it
+    exit non-zero. The storage target is `storage.target_aggregate_throughput_gbps`."""
+
+    max_mpi_latency_us: float = Field(default=PERFORMANCE_MAX_MPI_LATENCY_US_DEFAULT, gt=0)
+    """Most `osu_latency` may report for its smallest message between two nodes of an EFA queue,
+    in microseconds."""
+    min_node_bandwidth_gbps: float = Field(default=PERFORMANCE_MIN_NODE_BANDWIDTH_GBPS_DEFAULT, gt=0)
+    """Least peak `osu_bw` bandwidth between two nodes of an EFA queue, in gigabits per second
+    (OSU reports MB/s, 10^6 bytes: Gbps = MB/s × 8 / 1000)."""
+    max_job_start_seconds: float = Field(default=PERFORMANCE_MAX_JOB_START_SECONDS_DEFAULT, gt=0)
+    """Most seconds from submit to start of a job on a node that is already up."""
+    max_scale_up_seconds: float = Field(default=PERFORMANCE_MAX_SCALE_UP_SECONDS_DEFAULT, gt=0)
+    """Most seconds from submit to start of a job on a queue scaled to zero (a node boots)."""
+    storage_test_nodes: int = Field(default=PERFORMANCE_STORAGE_TEST_NODES_DEFAULT, ge=1)
+    """Nodes IOR runs on for the aggregate storage throughput; more clients reach more of a large
+    file system's throughput. At most the max nodes of the queue IOR runs on."""
+
+
+# ---------------------------------------------------------------------------------------------
 # The stack
 # ---------------------------------------------------------------------------------------------
 class StackConfig(Model):
@@ -641,6 +674,8 @@ class StackConfig(Model):
     """The ParallelCluster/Slurm cluster."""
     observability: ObservabilityConfig = ObservabilityConfig()
     """Alarms, dashboard, budgets, managed Prometheus/Grafana."""
+    performance: PerformanceConfig = PerformanceConfig()
+    """Acceptance targets `hpcctl verify` measures on the deployed cluster."""
     compliance: ComplianceConfig
     """Labels every taggable resource carries (NIST 800-171 3.1.3/3.8: identify CUI and owners)."""
 
