@@ -74,6 +74,8 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:grafana/workspace:Workspace": ("g-", "grafana", "/workspaces/{id}"),
     "aws:cloudwatch/eventRule:EventRule": (None, "events", "rule/{id}"),
     "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/{uuid}"),
+    "aws:cloudtrail/trail:Trail": (None, "cloudtrail", "trail/{id}"),
+    "aws:cfg/rule:Rule": (None, "config", "config-rule/{id}"),
 }
 
 # Services whose ARNs carry no region (global services).
