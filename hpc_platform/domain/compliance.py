@@ -6,8 +6,9 @@ Identifiers are AWS Config's managed-rule `SourceIdentifier`s (AWS Config Develo
 of AWS Config Managed Rules"). Plain values only, so the component library may import this module.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: AuditTrailArgs takes `ManagedRule`s, and Pulumi's
+# component analyzer reads their annotations as types.
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -17,7 +18,7 @@ class ManagedRule:
     """The Config rule's name in the account (kebab-case, as AWS names the managed rule)."""
     identifier: str
     """AWS Config's managed-rule identifier (`SourceIdentifier`)."""
-    controls: tuple[str, ...]
+    controls: Sequence[str]
     """NIST SP 800-171 Rev. 2 requirements the rule gives evidence for."""
     what: str
     """What the rule checks, for the docs."""
