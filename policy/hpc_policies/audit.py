@@ -30,7 +30,7 @@ def _required_in(stack: PolicyResource | None) -> str | None:
     environment = known(stack.props, "environment")
     if not isinstance(environment, str) or environment not in PROFILES:
         return None
-    return environment if PROFILES[environment].requires_audit_trail else None  # type: ignore[index]
+    return environment if PROFILES[environment].requires_audit_trail else None
 
 
 def _named(value: object) -> bool:
