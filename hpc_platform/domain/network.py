@@ -177,15 +177,15 @@ def network_acl_rules(
     for tier, entries in rules.items():
         counters = {False: NACL_FIRST_RULE_NUMBER, True: NACL_FIRST_RULE_NUMBER}
         numbered[tier] = []
-        for egress, protocol, cidr, ports, what in entries:
+        for egress, protocol, cidr, port_range, what in entries:
             numbered[tier].append(
                 AclRule(
                     rule_number=counters[egress],
                     egress=egress,
                     protocol=protocol,
                     cidr=cidr,
-                    from_port=ports[0] if ports else None,
-                    to_port=ports[1] if ports else None,
+                    from_port=port_range[0] if port_range else None,
+                    to_port=port_range[1] if port_range else None,
                     what=what,
                 )
             )
