@@ -136,6 +136,13 @@ DEFAULT_INTERFACE_ENDPOINTS = (
     "monitoring",
     "sts",
 )
+# Audit trail (`hpc:audit`): CloudTrail and AWS Config, created by the stack or run by the
+# organization. An account has one AWS Config configuration recorder per region.
+AUDIT_MODES = ("create", "existing")
+DEFAULT_AUDIT_MODE: Final = "create"
+AUDIT_LOG_RETENTION_DAYS_DEFAULT = 365
+CLOUDTRAIL_TRAIL_ARN_PATTERN = r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[A-Za-z0-9._-]{3,128}$"
+CONFIG_RECORDER_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,256}$"
 # NIST SP 800-171 asks that CUI be identified; these are the labels this platform accepts.
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "cui", "restricted")
 COMPLIANCE_FRAMEWORKS = ("NIST-800-171", "HIPAA", "ITAR", "FedRAMP-Moderate", "none")

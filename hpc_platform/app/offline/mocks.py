@@ -48,6 +48,7 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:ec2/placementGroup:PlacementGroup": (None, "ec2", "placement-group/{id}"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce-", "ec2", "vpc-endpoint/{id}"),
     "aws:ec2/flowLog:FlowLog": ("fl-", "ec2", "vpc-flow-log/{id}"),
+    "aws:ec2/networkAcl:NetworkAcl": ("acl-", "ec2", "network-acl/{id}"),
     "aws:ec2/launchTemplate:LaunchTemplate": ("lt-", "ec2", "launch-template/{id}"),
     "aws:fsx/lustreFileSystem:LustreFileSystem": ("fs-", "fsx", "file-system/{id}"),
     "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": ("dra-", "fsx", "association/{id}"),
@@ -76,6 +77,8 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:grafana/workspace:Workspace": ("g-", "grafana", "/workspaces/{id}"),
     "aws:cloudwatch/eventRule:EventRule": (None, "events", "rule/{id}"),
     "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/{uuid}"),
+    "aws:cloudtrail/trail:Trail": (None, "cloudtrail", "trail/{id}"),
+    "aws:cfg/rule:Rule": (None, "config", "config-rule/{id}"),
 }
 
 # Services whose ARNs carry no region (global services).

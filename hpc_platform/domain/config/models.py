@@ -25,10 +25,15 @@ from hpc_platform.domain.limits import (
     ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT,
     API_TIMEOUT_DEFAULT_MINUTES,
     API_TIMEOUT_RANGE_MINUTES,
+    AUDIT_LOG_RETENTION_DAYS_DEFAULT,
+    AUDIT_MODES,
     BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT,
+    CLOUDTRAIL_TRAIL_ARN_PATTERN,
     CLOUDWATCH_RETENTION_DAYS,
     COMPLIANCE_FRAMEWORKS,
+    CONFIG_RECORDER_NAME_PATTERN,
     DATA_CLASSIFICATIONS,
+    DEFAULT_AUDIT_MODE,
     DEFAULT_ENABLE_FLOW_LOGS,
     DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT,
     DEFAULT_FLOW_LOG_RETENTION_DAYS,
@@ -602,6 +607,40 @@ class ObservabilityConfig(Model):
         return _cloudwatch_retention(value)
 
 
+class AuditConfig(Model):
+    """The audit trail (NIST SP 800-171 3.3.1, 3.3.2): CloudTrail and AWS Config with the managed
+    rules listed in `docs/audit.md`, created by the stack or run by the organization."""
+
+    mode: Literal[AUDIT_MODES] = DEFAULT_AUDIT_MODE  # type: ignore[valid-type]
+    """`create`: a multi-region CloudTrail trail (log file validation on) to its own versioned,
+    KMS-encrypted bucket and to a CloudWatch log group, plus an AWS Config recorder (every
+    supported resource type, global ones included) and delivery channel to the same bucket.
+    `existing`: the organization already runs a trail and Config in this account and region (an
+    account has one Config recorder per region); name them in `existing_trail_arn` and
+    `existing_config_recorder_name`, and the stack creates neither."""
+    existing_trail_arn: Annotated[str, StringConstraints(pattern=CLOUDTRAIL_TRAIL_ARN_PATTERN)] | None = None
+    """The organization's trail that records this account (mode `existing`, required there):
+    `arn:aws:cloudtrail:<region>:<account>:trail/<name>`. Must be left out in mode `create`."""
+    existing_config_recorder_name: (
+        Annotated[str, StringConstraints(pattern=CONFIG_RECORDER_NAME_PATTERN)] | None
+    ) = None
+    """Name of the AWS Config recorder the organization runs in this account and region (mode
+    `existing`, required there; e.g. `default`, or Control Tower's
+    `aws-controltower-BaselineConfigRecorder`). Must be left out in mode `create`."""
+    log_retention_days: int = AUDIT_LOG_RETENTION_DAYS_DEFAULT
+    """Retention of the trail's CloudWatch log group (mode `create`); must be a value CloudWatch
+    accepts. The bucket keeps every log file, versioned, without expiry."""
+    enable_managed_rules: bool = True
+    """Deploy the AWS Config managed rules of `docs/audit.md` (in mode `existing` they evaluate
+    with the organization's recorder). Off: no rules (e.g. when an organization conformance pack
+    already deploys them)."""
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _cloudwatch_retention(value)
+
+
 class ComplianceConfig(Model):
     frameworks: list[Literal[COMPLIANCE_FRAMEWORKS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["NIST-800-171"], min_length=1
@@ -676,6 +715,8 @@ class StackConfig(Model):
     """Alarms, dashboard, budgets, managed Prometheus/Grafana."""
     performance: PerformanceConfig = PerformanceConfig()
     """Acceptance targets `hpcctl verify` measures on the deployed cluster."""
+    audit: AuditConfig = AuditConfig()
+    """CloudTrail, AWS Config and its managed rules (AuditTrail), or the organization's."""
     compliance: ComplianceConfig
     """Labels every taggable resource carries (NIST 800-171 3.1.3/3.8: identify CUI and owners)."""
 
