@@ -15,9 +15,15 @@ TEST_VENDOR = REPO_ROOT / "tests" / "support" / "vendor"
 
 # sha256 of each file as unpacked from the npm tarball VENDOR.md names.
 MANIFEST = {
-    PORTAL_VENDOR / "htmx-2.0.11.min.js": "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717",
-    PORTAL_VENDOR / "htmx-ext-sse-2.2.4.min.js": "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136",
-    TEST_VENDOR / "axe-core-4.14.1.min.js": "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c",
+    PORTAL_VENDOR / "htmx-2.0.11.min.js": (
+        "d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717"
+    ),
+    PORTAL_VENDOR / "htmx-ext-sse-2.2.4.min.js": (
+        "98a46496de0c3605fbffdce9167ba427bdd9553184f83f149c261891a92c0136"
+    ),
+    TEST_VENDOR / "axe-core-4.14.1.min.js": (
+        "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+    ),
 }
 
 
