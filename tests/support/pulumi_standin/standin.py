@@ -851,12 +851,14 @@ def check_against_plan(path: Path, steps: list[dict[str, Any]]) -> None:
         if planned is None:
             if step["op"] != "same":
                 raise CliError(
-                    f"error: {step['op']} is not allowed by the plan: no steps were expected for this resource\n  {step['urn']}"
+                    f"error: {step['op']} is not allowed by the plan: no steps were expected for this "
+                    f"resource\n  {step['urn']}"
                 )
             continue
         if planned["steps"] != [step["op"]]:
             raise CliError(
-                f"error: {step['op']} is not allowed by the plan: this resource is constrained to {planned['steps']}\n  {step['urn']}"
+                f"error: {step['op']} is not allowed by the plan: this resource is constrained to "
+                f"{planned['steps']}\n  {step['urn']}"
             )
         if planned["goal"] != step["new"]:
             raise CliError(f"error: resource violates plan: properties changed\n  {step['urn']}")
