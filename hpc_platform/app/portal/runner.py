@@ -83,7 +83,9 @@ class OperationSpec:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OperationSpec:
         paths = {"work_dir", "project_dir", "pulumi_root", "plan_path", "pulumi_home"}
-        values: dict[str, Any] = {k: (Path(v) if k in paths and v is not None else v) for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: (Path(v) if k in paths and v is not None else v) for k, v in data.items()
+        }
         return cls(**values)
 
 
@@ -195,8 +197,9 @@ def _workspace(spec: OperationSpec) -> Any:
 
 
 # --- engine events ------------------------------------------------------------------------------
-# The SDK's attribute names are the CLI's JSON names in snake case, except these.
-_WIRE_NAMES = {"stream_id": "streamID", "policy_packs": "PolicyPacks"}
+# The SDK's attribute names are its JSON names in snake case, except this one (PascalCase in the
+# CLI's JSON for backwards compatibility, says the SDK).
+_WIRE_NAMES = {"policy_packs": "PolicyPacks"}
 
 
 def _camel(name: str) -> str:
