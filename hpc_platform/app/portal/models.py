@@ -23,13 +23,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 
+from hpc_platform.domain.environments import ENVIRONMENTS
+
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 ENVIRONMENT_NAME_RULE = "1-40 characters: lowercase letters, digits and '-', starting with a letter"
 GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
-Kind = Literal["dev", "staging", "prod"]
-KINDS: Final = ("dev", "staging", "prod")
+# An environment's kind is one of the domain's environments (its profile, its policy enforcement).
+KINDS: Final = ENVIRONMENTS
 Role = Literal["requester", "approver", "admin"]
 ROLES: Final = ("requester", "approver", "admin")
 Operation = Literal["preview", "up", "destroy", "refresh"]
