@@ -91,7 +91,7 @@ class AssessmentLike(Protocol):
 
 
 class Assessing(Protocol):
-    def assess(self, stack: str, config: Mapping[str, Any]) -> AssessmentLike: ...
+    def assess(self, stack: str, config: Mapping[str, Any], kind: str | None = None) -> AssessmentLike: ...
 
 
 class Outcome(Protocol):
@@ -294,7 +294,7 @@ def submit_request(
                 )
             ],
         )
-    assessment = assessor.assess(env.name, config)  # raises the assessor's InvalidConfig
+    assessment = assessor.assess(env.name, config, env.kind)  # raises the assessor's InvalidConfig
     env = _environment(session, env_name, lock=True) or env
     action = "create" if env.current_config is None else "update"
     changes = diff(env.current_config, config)
