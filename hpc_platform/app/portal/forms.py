@@ -148,12 +148,14 @@ def _field(model: type[BaseModel], name: str, key: str, value: Any, label: str) 
     annotation = _unwrap(info.annotation)
     minimum = maximum = None
     for meta in info.metadata:
-        if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
-            bound = meta.ge if isinstance(meta, annotated_types.Ge) else meta.gt
-            minimum = float(bound)  # type: ignore[arg-type]
-        if isinstance(meta, annotated_types.Le | annotated_types.Lt):
-            bound = meta.le if isinstance(meta, annotated_types.Le) else meta.lt
-            maximum = float(bound)  # type: ignore[arg-type]
+        if isinstance(meta, annotated_types.Ge):
+            minimum = float(meta.ge)  # type: ignore[arg-type]
+        elif isinstance(meta, annotated_types.Gt):
+            minimum = float(meta.gt)  # type: ignore[arg-type]
+        elif isinstance(meta, annotated_types.Le):
+            maximum = float(meta.le)  # type: ignore[arg-type]
+        elif isinstance(meta, annotated_types.Lt):
+            maximum = float(meta.lt)  # type: ignore[arg-type]
     kind: Literal["text", "int", "float", "select"]
     options: tuple[str, ...] = ()
     if typing.get_origin(annotation) is Literal:
@@ -190,7 +192,13 @@ def sections(config: Mapping[str, Any]) -> list[Section]:
             fields.append(_field(model, name, key, get_path(config, key), label))
 
     cluster: list[Field] = []
-    add(cluster, HeadNodeConfig, "instance_type", "hpc:cluster.head_node.instance_type", "Head node instance type")
+    add(
+        cluster,
+        HeadNodeConfig,
+        "instance_type",
+        "hpc:cluster.head_node.instance_type",
+        "Head node instance type",
+    )
     add(cluster, ClusterConfig, "max_total_nodes", "hpc:cluster.max_total_nodes", "Max total nodes")
     if cluster:
         out.append(Section("Cluster", tuple(cluster)))
@@ -204,13 +212,25 @@ def sections(config: Mapping[str, Any]) -> list[Section]:
         for j, _ in enumerate(resources if isinstance(resources, list) else []):
             item = f"{base}.compute_resources[{j}]"
             prefix = f"Compute resource {j + 1}: "
-            add(fields, ComputeResourceConfig, "instance_type", f"{item}.instance_type", prefix + "instance type")
+            add(
+                fields,
+                ComputeResourceConfig,
+                "instance_type",
+                f"{item}.instance_type",
+                prefix + "instance type",
+            )
             add(fields, ComputeResourceConfig, "min_count", f"{item}.min_count", prefix + "min nodes")
             add(fields, ComputeResourceConfig, "max_count", f"{item}.max_count", prefix + "max nodes")
         name = queue.get("name") if isinstance(queue, Mapping) else None
         out.append(Section(f"Queue {i + 1}" + (f" ({name})" if isinstance(name, str) else ""), tuple(fields)))
     storage: list[Field] = []
-    add(storage, ScratchLustreConfig, "capacity_gib", "hpc:storage.scratch.capacity_gib", "Scratch Lustre size (GiB)")
+    add(
+        storage,
+        ScratchLustreConfig,
+        "capacity_gib",
+        "hpc:storage.scratch.capacity_gib",
+        "Scratch Lustre size (GiB)",
+    )
     add(
         storage,
         PersistentLustreConfig,
@@ -221,7 +241,13 @@ def sections(config: Mapping[str, Any]) -> list[Section]:
     if storage:
         out.append(Section("Lustre file systems", tuple(storage)))
     budget: list[Field] = []
-    add(budget, BudgetConfig, "monthly_limit_usd", "hpc:observability.budget.monthly_limit_usd", "Monthly budget (USD)")
+    add(
+        budget,
+        BudgetConfig,
+        "monthly_limit_usd",
+        "hpc:observability.budget.monthly_limit_usd",
+        "Monthly budget (USD)",
+    )
     if budget:
         out.append(Section("Budget", tuple(budget)))
     return out

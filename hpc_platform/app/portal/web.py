@@ -264,7 +264,11 @@ def csrf_token(request: HttpRequest) -> str:
 def check_csrf(request: HttpRequest, form: FormData) -> None:
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD)
-    if not isinstance(expected, str) or not isinstance(given, str) or not hmac.compare_digest(expected, given):
+    if (
+        not isinstance(expected, str)
+        or not isinstance(given, str)
+        or not hmac.compare_digest(expected, given)
+    ):
         raise CsrfFailed
 
 
@@ -406,7 +410,7 @@ def approver_inbox(session: Session, principal: Principal) -> list[tuple[Request
     )
     return [
         (req, env)
-        for req, env in rows.tuples()
+        for req, env in rows
         if env.kind in flow.SELF_APPROVAL_ALLOWED or req.requested_by != principal.user_id
     ]
 
@@ -488,7 +492,12 @@ def page(request: HttpRequest, work: Callable[[Page], Response], *, write: bool 
             return work(Page(request, session, principal))
     except flow.FlowError as exc:
         return render(
-            request, "error.html", exc.http_status, principal=principal, message=exc.message, problems=exc.problems
+            request,
+            "error.html",
+            exc.http_status,
+            principal=principal,
+            message=exc.message,
+            problems=exc.problems,
         )
 
 
@@ -622,7 +631,9 @@ async def create_environment(request: HttpRequest) -> Response:
         ttl: int | None = None
         if ttl_raw:
             if not ttl_raw.isdigit():
-                raise flow.Invalid("invalid environment", [flow.problem("ttl_hours", "use a whole number of hours")])
+                raise flow.Invalid(
+                    "invalid environment", [flow.problem("ttl_hours", "use a whole number of hours")]
+                )
             ttl = int(ttl_raw)
         env = flow.create_environment(
             p.session,
@@ -643,9 +654,13 @@ def environment(request: HttpRequest, name: str) -> Response:
         env = flow.environment_for(p.session, p.principal, name)
         users = {u.id: u.name for u in p.session.scalars(select(User))}
         reqs = list(
-            p.session.scalars(select(Request).where(Request.environment_id == env.id).order_by(Request.id.desc()))
+            p.session.scalars(
+                select(Request).where(Request.environment_id == env.id).order_by(Request.id.desc())
+            )
         )
-        jobs = list(p.session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id.desc())))
+        jobs = list(
+            p.session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id.desc()))
+        )
         return p.render("environment.html", env=env, users=users, requests=reqs, jobs=jobs)
 
     return page(request, work)
@@ -726,8 +741,8 @@ def form_context(env: Environment, draft: Draft, **extra: Any) -> dict[str, Any]
         "draft": draft,
         "sections": sections,
         "fields": fields,
-        "field_problems": by_field,
-        "other_problems": other,
+        "by_field": by_field,
+        "unmatched": other,
         "base_yaml": config_yaml(config) if draft.config is not None else draft.yaml_text,
         "kinds": KINDS,
         **extra,
@@ -749,7 +764,10 @@ def request_form(request: HttpRequest, name: str, start: str = "", mode: str = "
             config = template_config(settings, chosen) or {}
             if config.get("hpc:environment") != env.kind:
                 config["hpc:environment"] = env.kind
-                note = f"Started from the {chosen} template; hpc:environment set to {env.kind}, this environment's kind."
+                note = (
+                    f"Started from the {chosen} template; hpc:environment set to {env.kind}, "
+                    "this environment's kind."
+                )
         draft = Draft("yaml" if mode == "yaml" else "fields", config, config_yaml(config), [], note)
         return p.render("request_form.html", **form_context(env, draft, start=chosen))
 
@@ -802,7 +820,9 @@ async def request_assess(request: HttpRequest, name: str) -> Response:
             except assess.InvalidConfig as exc:
                 draft.problems = [p.to_json() for p in exc.problems]
         changes = (
-            assess.config_diff(env.current_config, draft.config) if draft.config is not None and assessment else []
+            assess.config_diff(env.current_config, draft.config)
+            if draft.config is not None and assessment
+            else []
         )
         return p.render(
             "fragments/assessment.html",
@@ -826,7 +846,9 @@ async def submit_request(request: HttpRequest, name: str) -> Response:
         draft = draft_from_form(form)
         if draft.config is not None:
             try:
-                req = flow.submit_request(p.session, p.principal, name, draft.config, assessor, assess.config_diff)
+                req = flow.submit_request(
+                    p.session, p.principal, name, draft.config, assessor, assess.config_diff
+                )
                 return _redirect(f"/requests/{req.id}")
             except assess.InvalidConfig as exc:
                 draft.problems = [p.to_json() for p in exc.problems]
@@ -896,7 +918,9 @@ async def decide(request: HttpRequest, request_id: int) -> Response:
     comment = str(form.get("comment") or "").strip() or None
 
     def work(p: Page) -> Response:
-        outcome = flow.decide(p.session, p.principal, request_id, str(form.get("decision") or ""), comment, reviewed)
+        outcome = flow.decide(
+            p.session, p.principal, request_id, str(form.get("decision") or ""), comment, reviewed
+        )
         _flash(request, outcome.message)
         return _redirect(f"/requests/{request_id}")
 
@@ -909,7 +933,12 @@ async def cancel_request(request: HttpRequest, request_id: int) -> Response:
 
     def work(p: Page) -> Response:
         req = flow.cancel_request(p.session, p.principal, request_id)
-        _flash(request, f"request {req.id}: cancel requested" if req.state == "applying" else f"request {req.id} cancelled")
+        _flash(
+            request,
+            f"request {req.id}: cancel requested"
+            if req.state == "applying"
+            else f"request {req.id} cancelled",
+        )
         return _redirect(f"/requests/{request_id}")
 
     return await run_in_threadpool(page, request, work, write=True)
@@ -930,7 +959,9 @@ def run_page(request: HttpRequest, job_id: int) -> Response:
     def work(p: Page) -> Response:
         job = flow.job_for(p.session, p.principal, job_id)
         live = job.state in ("queued", "running")
-        events = [] if live else [(e.seq, e.body) for e in queue.events_after(p.session, job.id, 0, limit=5000)]
+        events = (
+            [] if live else [(e.seq, e.body) for e in queue.events_after(p.session, job.id, 0, limit=5000)]
+        )
         return p.render("run.html", job=job, live=live, events=events)
 
     return page(request, work)
@@ -1020,7 +1051,12 @@ def install(app: FastAPI, web: WebSettings | None = None) -> None:
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_exception_handler(CsrfFailed, _CsrfHandler())
-    app.add_middleware(SignedSession, secret=web.session_secret, max_age=web.session_max_age_seconds, secure=web.cookie_secure)
+    app.add_middleware(
+        SignedSession,
+        secret=web.session_secret,
+        max_age=web.session_max_age_seconds,
+        secure=web.cookie_secure,
+    )
     app.add_middleware(SecurityHeaders)
 
 
