@@ -357,7 +357,8 @@ def describe_event(body: Mapping[str, Any]) -> tuple[str, str]:
             return kind, f"summary: {counts} in {payload.get('durationSeconds', '?')}s"
         if kind == "preludeEvent":
             return kind, "started"
-        return kind, "cancelled"
+        # The engine closes every event stream with a cancelEvent; it does not mean a cancel.
+        return kind, "end of the engine's events"
     return "event", ", ".join(sorted(k for k in body if k not in ("sequence", "timestamp"))) or "event"
 
 
