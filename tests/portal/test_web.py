@@ -158,6 +158,21 @@ def test_sign_in_itself_needs_the_csrf_token(settings: PortalSettings, db: Engin
         assert c.get("/environments", follow_redirects=False).headers["location"] == "/signin"
 
 
+def test_the_app_as_served_shows_the_sign_in_page_then_the_environments(
+    settings: PortalSettings, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hpc-portal serve` builds the app with `create_app(settings, engine=...)`: the pages come
+    with it, configured from the environment (no OIDC: local sign-in)."""
+    for name in ("HPC_PORTAL_OIDC_ISSUER", "HPC_PORTAL_SESSION_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    _, token = add_user(db, "rita", "genomics", "requester")
+    app = create_app(settings, engine=db, assessor=ValidatingAssessor())
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        assert "Local sign-in" in c.get("/").text
+        sign_in(c, token)
+        assert c.get("/", follow_redirects=False).headers["location"] == "/environments"
+
+
 def test_signed_out_pages_redirect_to_sign_in_and_slash_shows_it(
     settings: PortalSettings, db: Engine
 ) -> None:

@@ -96,7 +96,7 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
         # The up runs crawl (so the run page is seen live) and export a secret (seen masked).
         pulumi_standin.control(
             settings.backend_url,
-            {"operation": "up", "delay_seconds": 0.4, "secret_outputs": {"dbPassword": "hunter2-not-shown"}},
+            {"operation": "up", "delay_seconds": 0.6, "secret_outputs": {"dbPassword": "hunter2-not-shown"}},
         )
         assessor = Assessor()
         # Playwright's sync API runs an event loop in this thread; the planner must not run on it.

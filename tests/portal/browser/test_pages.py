@@ -17,8 +17,8 @@ from tests.portal.browser.conftest import SLOW_MS, Portal, User
 QUEUE_NAME = "hpc:cluster.queues[0].name"
 
 
-def shot(page: Page, screenshots: Path, name: str) -> None:
-    page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+def shot(page: Page, screenshots: Path, name: str, *, full_page: bool = True) -> None:
+    page.screenshot(path=str(screenshots / f"{name}.png"), full_page=full_page)
 
 
 def clean(user: User, what: str) -> None:
@@ -43,8 +43,11 @@ def wait_for_state(user: User, rid: int, state: str) -> None:
     raise AssertionError(f"request {rid} never reached {state}")
 
 
-def follow_run(user: User, rid: int, operation: str, screenshots: Path | None = None) -> None:
-    """Open the request's `operation` run and watch it stream to the end."""
+def follow_run(
+    user: User, rid: int, operation: str, screenshots: Path | None = None, live: bool = False
+) -> None:
+    """Open the request's `operation` run and watch it stream to the end (`live`: the run was
+    still going when the page opened, so its events arrived over SSE)."""
     user.goto(f"/requests/{rid}")
     link = user.page.get_by_role("link", name=re.compile(rf"Run #\d+: {operation}"))
     for _ in range(120):
@@ -55,6 +58,8 @@ def follow_run(user: User, rid: int, operation: str, screenshots: Path | None = 
     link.first.click()
     page = user.page
     expect(page.get_by_role("heading", name=re.compile(rf"Run #\d+: {operation}"))).to_be_visible()
+    if live:
+        assert page.locator("[sse-connect]").count() == 1, "the run had ended before its page opened"
     expect(page.locator("#run-result")).to_have_text("succeeded", timeout=SLOW_MS)
     events = page.locator("#events li")
     expect(page.locator("#events")).to_contain_text("summary: ")
@@ -65,7 +70,9 @@ def follow_run(user: User, rid: int, operation: str, screenshots: Path | None = 
     clean(user, "run page")
 
 
-def test_request_plan_approve_and_run_in_the_browser(browser: Browser, portal: Portal, screenshots: Path) -> None:
+def test_request_plan_approve_and_run_in_the_browser(
+    browser: Browser, portal: Portal, screenshots: Path
+) -> None:
     rita = User(browser, portal, "rita")
     page = rita.page
 
@@ -87,10 +94,13 @@ def test_request_plan_approve_and_run_in_the_browser(browser: Browser, portal: P
     queue_name = page.locator(f"#{dom_id(QUEUE_NAME)}")
     queue_name.fill("Compute-Spot")
     problem = page.locator(f"#{dom_id(QUEUE_NAME)}-err")
-    expect(problem).to_contain_text("'Compute-Spot' is not a valid ParallelCluster queue/compute-resource name")
+    expect(problem).to_contain_text(
+        "'Compute-Spot' is not a valid ParallelCluster queue/compute-resource name"
+    )
     # The message is tied to the field for assistive technology, too.
     assert f"{dom_id(QUEUE_NAME)}-err" in (queue_name.get_attribute("aria-describedby") or "")
-    shot(page, screenshots, "request-problem")
+    queue_name.scroll_into_view_if_needed()
+    shot(page, screenshots, "request-problem", full_page=False)
     clean(rita, "request form with a problem")
 
     # 2. Fixed: the problem goes; plan, verdict and cost; submit.
@@ -100,12 +110,15 @@ def test_request_plan_approve_and_run_in_the_browser(browser: Browser, portal: P
     assessment = page.locator("#assessment")
     expect(assessment.get_by_role("heading", name=re.compile(r"^Plan: \d+ resources"))).to_be_visible()
     expect(assessment.get_by_role("heading", name=re.compile("^Policy verdict"))).to_be_visible()
-    expect(assessment.get_by_role("heading", name=re.compile(r"^Cost estimate: \$[\d,.]+ a month"))).to_be_visible()
+    expect(
+        assessment.get_by_role("heading", name=re.compile(r"^Cost estimate: \$[\d,.]+ a month"))
+    ).to_be_visible()
     expect(assessment.get_by_role("heading", name="Performance model")).to_be_visible()
     # The change against the current stack: a new stack, so each key is added.
     changes = assessment.get_by_role("table", name=re.compile("changed key"))
     expect(changes.get_by_role("rowheader", name="hpc:cluster", exact=True)).to_be_visible()
-    shot(page, screenshots, "request-plan")
+    assessment.scroll_into_view_if_needed()
+    shot(page, screenshots, "request-plan", full_page=False)
     clean(rita, "request form with the plan")
     page.get_by_role("button", name="Submit request").click()
     dev_request = request_id(page)
@@ -113,7 +126,7 @@ def test_request_plan_approve_and_run_in_the_browser(browser: Browser, portal: P
 
     # 4. Dev is approved by the setting: the up run streams live to its outputs, secrets masked.
     wait_for_state(rita, dev_request, "applying")
-    follow_run(rita, dev_request, "up", screenshots)
+    follow_run(rita, dev_request, "up", screenshots, live=True)
     outputs = page.locator("#outputs")
     expect(outputs.get_by_role("table")).to_be_visible()
     expect(outputs).to_contain_text("dbPassword")
@@ -181,7 +194,12 @@ def test_request_plan_approve_and_run_in_the_browser(browser: Browser, portal: P
     eve = User(browser, portal, "eve")
     eve.sign_in()
     expect(eve.page.get_by_text("No environments in your groups yet.")).to_be_visible()
-    for path in ("/environments/gen-dev", f"/requests/{dev_request}", f"/requests/{staging_request}", "/runs/1"):
+    for path in (
+        "/environments/gen-dev",
+        f"/requests/{dev_request}",
+        f"/requests/{staging_request}",
+        "/runs/1",
+    ):
         response = eve.page.goto(portal.url + path)
         assert response is not None and response.status == 404, path
     eve.goto("/approvals")
