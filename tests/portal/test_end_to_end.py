@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from hpc_platform.app.portal.assess import Assessor
 
 from hpc_platform.app.portal.api import create_app
-from hpc_platform.app.portal.assess import Assessor
 from hpc_platform.app.portal.db import make_engine
 from hpc_platform.app.portal.migrations import upgrade
 from hpc_platform.app.portal.settings import PortalSettings
@@ -79,10 +79,25 @@ def test_serve_starts_on_a_fresh_data_dir_and_a_printed_token_works(served: tupl
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     assert (data_dir / "portal.db").is_file()
     added = subprocess.run(
-        [sys.executable, "-m", "hpc_portal", "user", "add", "rita", "--group", "genomics", "--role", "requester",
-         "--data-dir", str(data_dir)],
-        env=_portal_env(), capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "hpc_portal",
+            "user",
+            "add",
+            "rita",
+            "--group",
+            "genomics",
+            "--role",
+            "requester",
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=_portal_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     token = added.stdout.strip()
     assert token.startswith("hpcp_")
     assert httpx.get(f"{base}/api/environments", headers={"Authorization": f"Bearer {token}"}).json() == []
