@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from hpc_platform.app.portal.assess import Assessor
 
 from hpc_platform.app.portal.api import create_app
+from hpc_platform.app.portal.assess import Assessor
 from hpc_platform.app.portal.db import make_engine
 from hpc_platform.app.portal.migrations import upgrade
 from hpc_platform.app.portal.settings import PortalSettings

@@ -228,9 +228,9 @@ class CollectingEngine(pulumi_mocks.MockEngine):
 
 PULUMI_RUNTIME_LOCK = threading.RLock()
 """Held for the whole of an offline run. Pulumi's runtime state (settings, config, the root
-resource) is process-global, so two plans at once in one process (a service's worker threads)
-would register into each other's monitor. Reentrant, so a caller can hold it across a plan and
-what reads the same state after it."""
+resource) is process-global and every run resets it, so runs in a service's worker threads take
+turns; without this, two first runs at once also fail on half-imported provider modules.
+Reentrant, so a caller can hold it across a plan and what it does with the result."""
 
 
 def run_offline(
