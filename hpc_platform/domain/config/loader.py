@@ -72,13 +72,18 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(source, [Finding((), f"not valid YAML{where}: {problem}")]) from None
+        raise ConfigError(source, [Finding((), yaml_problem(exc))]) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise ConfigError(source, [Finding((), "a stack file is a mapping with a `config:` mapping")])
     return dict(document.get("config") or {})
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """`not valid YAML at line 3, column 5: <what the parser found>`."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    return f"not valid YAML{where}: {problem}"
 
 
 def model_input(stack_config: dict[str, Any]) -> dict[str, Any]:
