@@ -92,7 +92,7 @@ class _ConvertOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._original, name)
 
-    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (protobuf's name)
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:
         cache = _CONVERTED.get()
         if cache is None or args or kwargs:
             return self._original.MessageToDict(message, *args, **kwargs)
