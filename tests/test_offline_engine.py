@@ -204,3 +204,28 @@ def test_auto_named_iam_resources_have_their_name_in_the_plan() -> None:
     assert role.id and role.outputs["name"] == role.id
     assert plan.by_name("nodes-profile").inputs["role"] == role.id
     assert plan.by_name("nodes-ssm").inputs["role"] == role.id
+
+
+def test_an_offline_run_sends_no_source_positions_and_leaves_the_sdk_s_own_outside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK's stack walk per registration is skipped offline (the mock monitor ignores it);
+    outside an offline run the SDK's own function answers."""
+    from pulumi.runtime import resource as pulumi_resource
+
+    from hpc_platform.app.offline.engine import CapturingMonitor
+
+    traces: list[int] = []
+    register = CapturingMonitor.RegisterResource
+
+    def recording(self: CapturingMonitor, request: Any) -> Any:
+        traces.append(len(request.stackTrace.frames))
+        return register(self, request)
+
+    monkeypatch.setattr(CapturingMonitor, "RegisterResource", recording)
+    _run(lambda: Box("box"))
+    assert len(traces) == 4 and traces == [0, 0, 0, 0]  # stack, component and its two children
+
+    wrapper = pulumi_resource._get_stack_trace
+    monkeypatch.setattr(wrapper, "original", lambda: "the SDK's own")
+    assert wrapper() == "the SDK's own"
