@@ -162,7 +162,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_path.write_text(json.dumps(built.cluster_config))  # JSON is YAML
 
         ours_cmd = [sys.executable, "-m", "hpcctl", "check", "--stack", STACK]
-        plain_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # As a user runs them: bytecode caches written on the first run and read after (with
+        # PYTHONDONTWRITEBYTECODE set, every run would compile our sources again; ParallelCluster's
+        # were compiled when pip installed them).
+        plain_env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"
+        }
         ours_env = {**plain_env, "PYTHONPATH": str(ROOT)}
         theirs_cmd = [
             str(pcluster.parent / "pcluster"),

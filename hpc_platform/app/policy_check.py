@@ -106,8 +106,9 @@ class _ConvertOnce:
 
 @contextmanager
 def _converting_once() -> Iterator[None]:
-    if not isinstance(pulumi_policy_module.json_format, _ConvertOnce):
-        pulumi_policy_module.json_format = _ConvertOnce(pulumi_policy_module.json_format)
+    current = getattr(pulumi_policy_module, "json_format")  # noqa: B009 (not exported, for mypy)
+    if not isinstance(current, _ConvertOnce):
+        setattr(pulumi_policy_module, "json_format", _ConvertOnce(current))  # noqa: B010
     token = _CONVERTED.set({})
     try:
         yield
