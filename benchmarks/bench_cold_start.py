@@ -166,9 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # PYTHONDONTWRITEBYTECODE set, every run would compile our sources again; ParallelCluster's
         # were compiled when pip installed them).
         plain_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"
+            k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "PYTHONDONTWRITEBYTECODE"
         }
         ours_env = {**plain_env, "PYTHONPATH": str(ROOT)}
         theirs_cmd = [
