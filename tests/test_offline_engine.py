@@ -229,3 +229,23 @@ def test_an_offline_run_sends_no_source_positions_and_leaves_the_sdk_s_own_outsi
     wrapper = pulumi_resource._get_stack_trace
     monkeypatch.setattr(wrapper, "original", lambda: "the SDK's own")
     assert wrapper() == "the SDK's own"
+
+
+def test_planning_a_stack_file_reads_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hpc_platform.app.offline as offline
+    from hpc_platform.domain.config import loader
+    from hpc_platform.domain.config.loader import load_stack_file
+    from tests.support.stacks import stack_file
+
+    reads: list[Any] = []
+    read = offline.read_stack_file
+
+    def counting(path: Any) -> dict[str, Any]:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(offline, "read_stack_file", counting)
+    monkeypatch.setattr(loader, "read_stack_file", counting)
+    stack_plan = offline.plan_stack_file(stack_file("dev"))
+    assert len(reads) == 1
+    assert stack_plan.loaded.config == load_stack_file(stack_file("dev")).config

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hpc_platform.app.offline.engine import Plan, PlannedResource, run_offline
 from hpc_platform.app.program import program
-from hpc_platform.domain.config.loader import LoadedConfig, load_stack_file, read_stack_file
+from hpc_platform.domain.config.loader import LoadedConfig, model_input, parse_config, read_stack_file
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,13 @@ def stack_name_for(path: Path) -> str:
 
 def plan_stack_file(path: Path) -> StackPlan:
     """Validate the stack file (raising `ConfigError`), then plan it."""
-    loaded = load_stack_file(path)
+    # Read once (YAML parsing is slow): validated as `load_stack_file` does, and handed to the engine.
+    config = read_stack_file(path)
+    loaded = parse_config(model_input(config), path.name)
     plan = run_offline(
         program,
         stack=stack_name_for(path),
-        config=read_stack_file(path),
+        config=config,
         region=loaded.config.region,
     )
     return StackPlan(plan, loaded)
