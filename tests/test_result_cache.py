@@ -26,6 +26,8 @@ def test_the_key_changes_with_the_code_an_input_file_the_sources_and_the_interpr
 
     first = key()
     assert key() == first
+    long_text = '["' + "a" * 300 + '"]'  # an argument that is text, too long for a file name
+    assert run_key("print(1)", [long_text], None, "python 1", roots=[root]) != first
     assert key(code="print(2)") != first
     assert key(interpreter="python 2") != first
     cases.write_text('{"dev": 2}')

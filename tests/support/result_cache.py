@@ -36,6 +36,13 @@ def _source_digest(roots: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # text too long to be a file name (a JSON argument)
+        return False
+
+
 def run_key(
     code: str,
     args: Sequence[str],
@@ -47,7 +54,7 @@ def run_key(
     parts: list[object] = [code, interpreter, sorted((env or {}).items()), _source_digest(roots)]
     for arg in args:
         path = Path(arg)
-        if path.is_file():
+        if _is_file(path):
             parts.append(["file", hashlib.sha256(path.read_bytes()).hexdigest()])
         elif path.parent.is_dir() and path.is_absolute():
             parts.append(["created", path.name])
