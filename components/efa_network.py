@@ -19,10 +19,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.domain.limits import (
@@ -49,6 +48,12 @@ from hpc_platform.domain.network import (
     queue_subnet_problems,
     subnet_count_problem,
 )
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:network:EfaNetwork"
 # Tiers routed through NAT (and the S3 gateway endpoint); `public` routes to the internet gateway.

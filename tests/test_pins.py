@@ -1,12 +1,14 @@
 """Libraries whose private API we use are pinned exactly; these fail loudly when a pin moves.
 
 - pulumi: the offline engine subclasses `pulumi.runtime.mocks.MockMonitor` and uses
-  `_resolve_callbacks`, `MockSettings`, `settings.ROOT` and `rpc` internals.
+  `_resolve_callbacks`, `MockSettings`, `settings.ROOT` and `rpc` internals, and an offline run
+  replaces `pulumi.runtime.resource._get_stack_trace`.
 - moto: the catalog snapshot and the integration harness depend on its recorded EC2 data/internals.
 """
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from importlib.metadata import version
 from typing import Any
@@ -49,6 +51,11 @@ def test_the_private_pulumi_api_we_use_is_still_there() -> None:
     monitor = mocks.MockMonitor.__dict__
     for method in ("RegisterResource", "RegisterResourceOutputs", "make_urn"):
         assert method in monitor, f"MockMonitor.{method} is gone"
+    # An offline run replaces the source-position walk the SDK calls at every registration.
+    from pulumi.runtime import resource
+
+    assert callable(resource._get_stack_trace)
+    assert "_get_stack_trace()" in inspect.getsource(resource.register_resource)
 
 
 def test_the_parallelcluster_venv_runs_the_pinned_versions() -> None:
