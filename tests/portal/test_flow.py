@@ -124,6 +124,23 @@ def test_fails_a_staging_approval_by_the_requester_and_takes_another_approvers(
     assert decide(engine, approver, rid).outcome == "approved"
 
 
+def test_the_approval_inbox_lists_what_the_caller_may_decide(engine: Engine, worker: Worker) -> None:
+    requester, approver = setup_env(engine, kind="staging")
+    with session_scope(engine) as session:  # the requester holds the approver role too
+        from hpc_platform.app.portal import auth
+
+        user = session.get_one(auth.User, requester.user_id)
+        auth.add_user(session, user.name, "genomics", "approver")
+        requester = auth.principal_of(session, user)
+    outsider, _ = add_user(engine, "olga", "physics", "approver")
+    rid = submit(engine, requester, kind="staging")
+    drain(worker)
+    with session_scope(engine, write=False) as session:
+        assert [req.id for req, _ in flow.approval_inbox(session, approver)] == [rid]
+        assert flow.approval_inbox(session, requester) == []  # not their own staging request
+        assert flow.approval_inbox(session, outsider) == []  # another group's
+
+
 def test_fails_approval_by_a_requester_without_the_approver_role(engine: Engine, worker: Worker) -> None:
     requester, _ = setup_env(engine, kind="staging")
     rid = submit(engine, requester, kind="staging")

@@ -437,17 +437,9 @@ def create_app(
         """Requests awaiting approval that the caller may approve (not their own staging/prod ones)."""
 
         def work(session: Session, principal: Principal) -> list[dict[str, Any]]:
-            groups = [g for g in principal.groups if principal.has("approver", g)]
-            rows = session.execute(
-                select(Request, Environment)
-                .join(Environment, Environment.id == Request.environment_id)
-                .where(Request.state == "awaiting_approval", Environment.group_name.in_(groups))
-                .order_by(Request.id)
-            )
             return [
                 request_json(session, req, full=False)
-                for req, env in rows
-                if env.kind in flow.SELF_APPROVAL_ALLOWED or req.requested_by != principal.user_id
+                for req, _env in flow.approval_inbox(session, principal)
             ]
 
         return call(request, work, write=False)  # type: ignore[no-any-return]

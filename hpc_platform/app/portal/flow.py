@@ -192,6 +192,25 @@ def visible_environments(session: Session, principal: Principal) -> list[Environ
     return list(session.scalars(query))
 
 
+def approval_inbox(session: Session, principal: Principal) -> list[tuple[Request, Environment]]:
+    """Requests awaiting approval that the caller may decide: in groups where they are an
+    approver, and not their own staging or prod ones (the rule `decide` enforces)."""
+    groups = [g for g in principal.groups if principal.has("approver", g)]
+    if not groups:
+        return []
+    rows = session.execute(
+        select(Request, Environment)
+        .join(Environment, Environment.id == Request.environment_id)
+        .where(Request.state == "awaiting_approval", Environment.group_name.in_(groups))
+        .order_by(Request.id)
+    )
+    return [
+        (req, env)
+        for req, env in rows
+        if env.kind in SELF_APPROVAL_ALLOWED or req.requested_by != principal.user_id
+    ]
+
+
 def _set_state(session: Session, req: Request, state: str, actor: str, **detail: Any) -> None:
     before = req.state
     req.state = state

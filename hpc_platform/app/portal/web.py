@@ -398,24 +398,6 @@ def _cost(assessment: Mapping[str, Any] | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def approver_inbox(session: Session, principal: Principal) -> list[tuple[Request, Environment]]:
-    """Requests awaiting approval that the caller may decide (not their own staging/prod ones)."""
-    groups = [g for g in principal.groups if principal.has("approver", g)]
-    if not groups:
-        return []
-    rows = session.execute(
-        select(Request, Environment)
-        .join(Environment, Environment.id == Request.environment_id)
-        .where(Request.state == "awaiting_approval", Environment.group_name.in_(groups))
-        .order_by(Request.id)
-    )
-    return [
-        (req, env)
-        for req, env in rows
-        if env.kind in flow.SELF_APPROVAL_ALLOWED or req.requested_by != principal.user_id
-    ]
-
-
 # --- the pages ----------------------------------------------------------------------------------
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.filters["when"] = _when
@@ -949,7 +931,7 @@ async def cancel_request(request: HttpRequest, request_id: int) -> Response:
 def approvals(request: HttpRequest) -> Response:
     def work(p: Page) -> Response:
         users = {u.id: u.name for u in p.session.scalars(select(User))}
-        return p.render("approvals.html", rows=approver_inbox(p.session, p.principal), users=users)
+        return p.render("approvals.html", rows=flow.approval_inbox(p.session, p.principal), users=users)
 
     return page(request, work)
 
