@@ -542,7 +542,11 @@ async def oidc_callback(request: HttpRequest) -> Response:
         token = await client.authorize_access_token(request)
     except Exception as exc:  # authlib raises its own errors for a bad state, code or ID token
         return render(request, "signin.html", 401, error=f"sign-in failed: {exc}")
-    claims = token.get("userinfo") or {}
+    # authlib checks the ID token's signature, issuer, audience, expiry and nonce, but only when
+    # the provider sent one: without it there is no verified identity to sign in.
+    claims = token.get("userinfo")
+    if not claims:
+        return render(request, "signin.html", 401, error="sign-in failed: the provider returned no ID token")
     oidc = web.oidc
 
     def work() -> int | None:
