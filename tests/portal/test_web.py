@@ -380,10 +380,18 @@ def test_the_run_stream_resumes_after_last_event_id(settings: PortalSettings, db
         sign_in(c, token)
         full = c.get(f"/runs/{job_id}/events").text
         resumed = c.get(f"/runs/{job_id}/events", headers={"Last-Event-ID": "2"}).text
+        # A new EventSource (htmx reopening a closed stream) asks with the URL the page keeps.
+        reopened = c.get(f"/runs/{job_id}/events?after=2").text
+        with session_scope(db) as session:
+            session.get_one(Job, job_id).state = "running"
+        live = c.get(f"/runs/{job_id}").text
     assert [int(i) for i in re.findall(r"^id: (\d+)$", full, re.M)] == [1, 2, 3]
     assert [int(i) for i in re.findall(r"^id: (\d+)$", resumed, re.M)] == [3]
     assert "line 3" in resumed and "line 1" not in resumed
     assert "event: end" in resumed and 'id="outputs"' in resumed
+    assert reopened == resumed
+    assert f'sse-connect="/runs/{job_id}/events"' in live and "data-sse-resume" in live
+    assert '<script src="/static/sse-resume.js" defer></script>' in live
 
 
 def test_form_paths_set_and_read_leaves() -> None:

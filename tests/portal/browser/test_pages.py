@@ -9,9 +9,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
+from sqlalchemy import select
 
+from hpc_platform.app.portal import queue
+from hpc_platform.app.portal.db import session_scope
 from hpc_platform.app.portal.forms import dom_id
+from hpc_platform.app.portal.models import Environment, Job
+from hpc_platform.app.portal.models import User as UserRow
 from tests.portal.browser.conftest import SLOW_MS, Portal, User
 
 QUEUE_NAME = "hpc:cluster.queues[0].name"
@@ -206,3 +211,49 @@ def test_request_plan_approve_and_run_in_the_browser(
     expect(eve.page.get_by_text("Nothing is waiting for you.")).to_be_visible()
     clean(eve, "error and empty pages")
     eve.close()
+
+
+def test_a_reopened_run_stream_resumes_after_the_last_event_shown(browser: Browser, portal: Portal) -> None:
+    """When a stream ends in an error, htmx's SSE extension opens a new EventSource (no
+    Last-Event-ID): the page must ask for the events after the last one it shows, not from 0.
+    The first two connections are answered here (two events, then a 503 that closes the
+    EventSource); the third goes to the portal, which then holds three events and a finished run."""
+    with session_scope(portal.engine) as session:
+        owner = session.scalars(select(UserRow).where(UserRow.name == "rita")).one()
+        env = Environment(name="gen-resume", group_name="genomics", kind="dev", owner_id=owner.id)
+        session.add(env)
+        session.flush()
+        job = queue.enqueue(session, env, "preview", created_by="rita")
+        job.state = "running"  # shown live; no worker claims a running job
+        job_id = job.id
+    for seq in (1, 2, 3):
+        queue.append_event(portal.engine, job_id, seq, {"stdoutEvent": {"message": f"line {seq}"}})
+
+    def item(seq: int) -> str:
+        return f'id: {seq}\nevent: engine\ndata: <li class="event" data-seq="{seq}">line {seq}</li>\n\n'
+
+    asked: list[tuple[str, str | None]] = []
+
+    def answer(route: Route) -> None:
+        asked.append((route.request.url, route.request.all_headers().get("last-event-id")))
+        if len(asked) == 1:
+            route.fulfill(
+                status=200, content_type="text/event-stream", body="retry: 200\n\n" + item(1) + item(2)
+            )
+        elif len(asked) == 2:
+            route.fulfill(status=503, body="")
+        else:
+            with session_scope(portal.engine) as session:
+                session.get_one(Job, job_id).state = "succeeded"
+            route.fulfill(response=route.fetch())
+
+    rita = User(browser, portal, "rita")
+    rita.sign_in()
+    rita.page.route(re.compile(rf"/runs/{job_id}/events"), answer)
+    rita.goto(f"/runs/{job_id}")
+    expect(rita.page.locator("#run-result")).to_have_text("succeeded")
+    seqs = rita.page.locator("#events li").evaluate_all("items => items.map(i => Number(i.dataset.seq))")
+    assert seqs == [1, 2, 3], (seqs, asked)
+    assert asked[2][0].endswith(f"/runs/{job_id}/events?after=2") and asked[2][1] is None, asked
+    clean(rita, "resumed run page")
+    rita.close()
