@@ -394,6 +394,15 @@ def test_the_run_stream_resumes_after_last_event_id(settings: PortalSettings, db
     assert '<script src="/static/sse-resume.js" defer></script>' in live
 
 
+def test_key_paths_wrap_only_after_dots() -> None:
+    assert str(web.key_path("hpc:cluster.queues[0].name")) == (
+        '<code class="key">hpc:cluster.<wbr>queues[0].<wbr>name</code>'
+    )
+    assert "<b>" not in str(web.key_path("hpc:<b>.x"))  # escaped
+    css = (web.STATIC_DIR / "portal.css").read_text()
+    assert "break-all" not in css  # which split names anywhere, mid-word
+
+
 def test_form_paths_set_and_read_leaves() -> None:
     config = {"hpc:cluster": {"queues": [{"name": "a", "compute_resources": [{"max_count": 1}]}]}}
     assert forms.get_path(config, "hpc:cluster.queues[0].compute_resources[0].max_count") == 1

@@ -41,6 +41,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from markupsafe import Markup, escape
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -392,6 +393,13 @@ def template_config(settings: PortalSettings, start: str) -> dict[str, Any] | No
     return read_stack_file(path) if path.is_file() else None
 
 
+def key_path(key: Any) -> Markup:
+    """A key path (`hpc:cluster.queues[0].name`) in a `<code class="key">` that a narrow column
+    wraps only after a dot, never inside a name."""
+    parts = [escape(part) for part in str(key).split(".")]
+    return Markup('<code class="key">{}</code>').format(Markup(".<wbr>").join(parts))
+
+
 def _cost(assessment: Mapping[str, Any] | None) -> float | None:
     cost = (assessment or {}).get("cost") or {}
     value = cost.get("monthly_usd")
@@ -404,6 +412,7 @@ templates.env.filters["when"] = _when
 templates.env.filters["usd"] = lambda v: "" if v is None else f"${v:,.2f}"
 templates.env.globals["describe_event"] = describe_event
 templates.env.globals["dom_id"] = forms.dom_id
+templates.env.filters["key_path"] = key_path
 
 
 @dataclass

@@ -20,6 +20,12 @@ from hpc_platform.app.portal.models import User as UserRow
 from tests.portal.browser.conftest import SLOW_MS, Portal, User
 
 QUEUE_NAME = "hpc:cluster.queues[0].name"
+# The text pieces of these elements that the browser laid out over more than one line.
+SPLIT_WORDS = """codes => codes.flatMap(code => [...code.childNodes]
+  .filter(node => node.nodeType === Node.TEXT_NODE)
+  .filter(node => { const r = document.createRange(); r.selectNodeContents(node);
+                    return r.getClientRects().length > 1; })
+  .map(node => node.textContent))"""
 
 
 def shot(page: Page, screenshots: Path, name: str, *, full_page: bool = True) -> None:
@@ -122,6 +128,10 @@ def test_request_plan_approve_and_run_in_the_browser(
     # The change against the current stack: a new stack, so each key is added.
     changes = assessment.get_by_role("table", name=re.compile("changed key"))
     expect(changes.get_by_role("rowheader", name="hpc:cluster", exact=True)).to_be_visible()
+    # Key names wrap at their dots only: no part of a key is split across lines.
+    keys = changes.locator("tbody th code")
+    assert keys.count() > 3
+    assert not keys.evaluate_all(SPLIT_WORDS), keys.evaluate_all(SPLIT_WORDS)
     assessment.scroll_into_view_if_needed()
     shot(page, screenshots, "request-plan", full_page=False)
     clean(rita, "request form with the plan")
