@@ -421,6 +421,70 @@ def test_form_paths_set_and_read_leaves() -> None:
         forms.parse_path("hpc:cluster..queues")
 
 
+BASE = re.compile(r'name="base" value="([^"]*)"')
+
+
+def _queue_names(page: str) -> list[str]:
+    return re.findall(r'name="hpc:cluster\.queues\[\d+\]\.name" type="text" value="([^"]*)"', page)
+
+
+def _base(page: str) -> str:
+    match = BASE.search(page)
+    assert match, "no base config in the form"
+    return html.unescape(match.group(1))
+
+
+def test_fields_mode_adds_and_removes_queues_keeping_edits_and_validating(
+    settings: PortalSettings, db: Engine
+) -> None:
+    _, token = add_user(db, "rita", "genomics", "requester")
+    with client(settings, db) as c:
+        csrf = sign_in(c, token)
+        c.post(
+            "/environments", data={"name": "gen-dev", "group": "genomics", "kind": "dev", "csrf_token": csrf}
+        )
+        page = c.get("/environments/gen-dev/request").text
+        assert _queue_names(page) == ["compute-spot", "compute-od", "debug"]
+        assert 'name="queue" value="add"' in page and 'value="remove-2"' in page
+        form = {"csrf_token": csrf, "mode": "fields", "base": _base(page)}
+
+        def post(**fields: str) -> str:
+            answer = c.post("/environments/gen-dev/request/form", data={**form, **fields})
+            assert answer.status_code == 200
+            return answer.text
+
+        added = post(**{"hpc:cluster.queues[0].name": "spot", "queue": "add"})
+        # A copy of the last queue under a free name; what was typed before is kept.
+        assert _queue_names(added) == ["spot", "compute-od", "debug", "queue-4"]
+        assert 'hx-post="/environments/gen-dev/request/form"' in added
+        queues = assess.parse_body(_base(added), "application/yaml")["hpc:cluster"]["queues"]
+        assert queues[3]["compute_resources"] == queues[2]["compute_resources"]
+        # Validated as any edit: a bad name typed before adding is named next to its field.
+        bad = post(**{"hpc:cluster.queues[0].name": "Spot", "queue": "add"})
+        problem = re.search(rf'id="{forms.dom_id("hpc:cluster.queues[0].name")}-err"[^>]*>(.*?)</', bad, re.S)
+        assert problem and "lowercase" in problem.group(1), bad
+        form["base"] = _base(added)
+        removed = post(queue="remove-0")
+        assert _queue_names(removed) == ["compute-od", "debug", "queue-4"]
+        for _ in range(2):
+            form["base"] = _base(removed)
+            removed = post(queue="remove-0")
+        # One queue left: the form offers no remove (a cluster needs a queue).
+        assert _queue_names(removed) == ["queue-4"] and 'name="queue" value="remove-' not in removed
+        # Without the CSRF token nothing happens.
+        refused = c.post("/environments/gen-dev/request/form", data={"base": form["base"], "queue": "add"})
+        assert refused.status_code == 403
+
+
+def test_adding_a_queue_copies_the_last_under_a_free_name() -> None:
+    config = {"hpc:cluster": {"queues": [{"name": "queue-2", "compute_resources": [{"max_count": 2}]}]}}
+    grown = forms.add_queue(config)
+    assert [q["name"] for q in grown["hpc:cluster"]["queues"]] == ["queue-2", "queue-3"]
+    assert [q["name"] for q in config["hpc:cluster"]["queues"]] == ["queue-2"]  # a copy was changed
+    assert forms.remove_queue(grown, 5) == grown
+    assert [q["name"] for q in forms.remove_queue(grown, 0)["hpc:cluster"]["queues"]] == ["queue-3"]
+
+
 def test_fields_carry_the_models_bounds_and_help() -> None:
     from hpc_platform.domain.config.loader import read_stack_file
     from tests.support.stacks import stack_file

@@ -124,6 +124,8 @@ class Field:
 class Section:
     title: str
     fields: tuple[Field, ...]
+    queue_index: int | None = None
+    """The queue this section edits (`hpc:cluster.queues[<index>]`), if it is one."""
 
 
 def dom_id(key: str) -> str:
@@ -222,7 +224,8 @@ def sections(config: Mapping[str, Any]) -> list[Section]:
             add(fields, ComputeResourceConfig, "min_count", f"{item}.min_count", prefix + "min nodes")
             add(fields, ComputeResourceConfig, "max_count", f"{item}.max_count", prefix + "max nodes")
         name = queue.get("name") if isinstance(queue, Mapping) else None
-        out.append(Section(f"Queue {i + 1}" + (f" ({name})" if isinstance(name, str) else ""), tuple(fields)))
+        title = f"Queue {i + 1}" + (f" ({name})" if isinstance(name, str) else "")
+        out.append(Section(title, tuple(fields), queue_index=i))
     storage: list[Field] = []
     add(
         storage,
@@ -280,6 +283,38 @@ def apply_fields(base: Mapping[str, Any], submitted: Mapping[str, str]) -> dict[
         if field.key in submitted:
             set_path(config, field.key, _typed(submitted[field.key], field.kind))
     return config
+
+
+def _queues(config: dict[str, Any]) -> list[Any] | None:
+    cluster = config.get("hpc:cluster")
+    queues = cluster.get("queues") if isinstance(cluster, dict) else None
+    return queues if isinstance(queues, list) else None
+
+
+def add_queue(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` with one more queue: a copy of the last one under a new name, to edit from there.
+    Limits (how many queues, nodes in all) are the validators' to report, as for any edit."""
+    changed = copy.deepcopy(dict(config))
+    queues = _queues(changed)
+    if not queues:
+        return changed  # the form offers "add" only beside an existing queue
+    taken = {q.get("name") for q in queues if isinstance(q, Mapping)}
+    number = len(queues) + 1
+    while f"queue-{number}" in taken:
+        number += 1
+    added = copy.deepcopy(queues[-1]) if isinstance(queues[-1], dict) else {}
+    added["name"] = f"queue-{number}"
+    queues.append(added)
+    return changed
+
+
+def remove_queue(config: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """`config` without queue `index` (unchanged when there is no such queue)."""
+    changed = copy.deepcopy(dict(config))
+    queues = _queues(changed)
+    if queues is not None and 0 <= index < len(queues):
+        del queues[index]
+    return changed
 
 
 def match_problems(

@@ -772,15 +772,22 @@ def request_form(request: HttpRequest, name: str, start: str = "", mode: str = "
 
 @router.post("/environments/{name}/request/form", response_class=HTMLResponse)
 async def request_form_switch(request: HttpRequest, name: str) -> Response:
-    """Switch between fields and YAML, keeping what was typed."""
+    """Switch between fields and YAML, or add or remove a queue in fields mode, keeping what was
+    typed; the result is validated as any edit is."""
     form = await checked_form(request)
     target = "yaml" if form.get("switch") == "yaml" else "fields"
+    queue_op = str(form.get("queue") or "")
 
     def work(p: Page) -> Response:
         env = flow.environment_for(p.session, p.principal, name)
         draft = draft_from_form(form)
         if draft.config is not None:
-            draft = Draft(target, draft.config, config_yaml(draft.config), [])
+            config = draft.config
+            if queue_op == "add":
+                config = forms.add_queue(config)
+            elif queue_op.startswith("remove-") and queue_op.removeprefix("remove-").isdigit():
+                config = forms.remove_queue(config, int(queue_op.removeprefix("remove-")))
+            draft = Draft(target, config, config_yaml(config), [])
             validate_draft(draft, env)
         return p.render("request_form.html", **form_context(env, draft, start=""))
 

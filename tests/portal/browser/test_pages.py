@@ -267,3 +267,27 @@ def test_a_reopened_run_stream_resumes_after_the_last_event_shown(browser: Brows
     assert asked[2][0].endswith(f"/runs/{job_id}/events?after=2") and asked[2][1] is None, asked
     clean(rita, "resumed run page")
     rita.close()
+
+
+def test_fields_mode_adds_and_removes_a_queue_in_place(browser: Browser, portal: Portal) -> None:
+    with session_scope(portal.engine) as session:
+        owner = session.scalars(select(UserRow).where(UserRow.name == "rita")).one()
+        session.add(Environment(name="gen-queues", group_name="genomics", kind="dev", owner_id=owner.id))
+    rita = User(browser, portal, "rita")
+    rita.sign_in()
+    page = rita.goto("/environments/gen-queues/request")
+    names = page.get_by_label("Queue name")
+    expect(names).to_have_count(3)
+    page.get_by_label("Queue name").first.fill("spot")
+    page.get_by_role("button", name="Add a queue").click()
+    expect(names).to_have_count(4)
+    expect(names.nth(3)).to_have_value("queue-4")
+    expect(names.first).to_have_value("spot")  # what was typed is kept
+    page.get_by_role("button", name="Remove queue 2 (compute-od)").click()
+    expect(names).to_have_count(3)
+    assert names.evaluate_all("inputs => inputs.map(i => i.value)") == ["spot", "debug", "queue-4"]
+    # The swapped-in form still validates as you type.
+    names.first.fill("Spot")
+    expect(page.locator(f"#{dom_id(QUEUE_NAME)}-err")).to_contain_text("lowercase")
+    clean(rita, "request form after adding and removing queues")
+    rita.close()
