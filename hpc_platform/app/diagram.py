@@ -539,6 +539,21 @@ def _missing_dot_message(output: Path) -> str:
     )
 
 
+def graphviz_available() -> bool:
+    return shutil.which(DOT_EXECUTABLE) is not None
+
+
+def render_svg(dot_source: str) -> bytes:
+    """DOT source as an SVG image; raises `GraphvizMissing` without Graphviz's `dot`."""
+    import graphviz
+
+    try:
+        image: bytes = graphviz.Source(dot_source).pipe(format="svg")
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing(_missing_dot_message(Path("diagram.svg"))) from None
+    return image
+
+
 def write_diagram(diagram: Diagram, output: Path) -> None:
     """Writes `.mmd` as Mermaid text, `.svg`/`.png` as an image rendered by Graphviz."""
     suffix = output.suffix.lower()

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from starlette.concurrency import run_in_threadpool
 
+from hpc_platform.app.diagram import build_diagram, render_dot, render_mermaid
 from hpc_platform.app.policy_check import check_run, counts_line, default_policy_config
 from hpc_platform.app.portal import assess
 from hpc_platform.app.portal.assess import (
@@ -127,6 +128,15 @@ def test_committed_stacks_cost_what_hpcctl_plan_estimates(
     assert [line["item"] for line in cost["lines"]] == [line.item for line in estimate.lines]
     assert sum(line["monthly_usd"] for line in cost["lines"]) == pytest.approx(cost["monthly_usd"], abs=0.1)
     assert cost["report"] == render_cost(estimate, budget.monthly_limit_usd if budget else None)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_assessment_keeps_the_architecture_diagram_hpcctl_draws(
+    stack: str, assessed: dict[str, Assessment]
+) -> None:
+    drawn = build_diagram(planned(stack).plan)
+    assert assessed[stack].diagram == {"dot": render_dot(drawn), "mermaid": render_mermaid(drawn)}
+    assert assessed[stack].to_json()["diagram"] == assessed[stack].diagram
 
 
 def test_assessment_is_json(assessed: dict[str, Assessment]) -> None:

@@ -265,6 +265,80 @@ def _environment_with_a_run(db: Engine, name: str, group: str) -> int:
         return job.id
 
 
+def _assessed_request(db: Engine, group: str, diagram: dict[str, str]) -> int:
+    """A request in `group` whose stored assessment has everything the plan view shows."""
+    owner, _ = add_user(db, f"{group}-owner", group, "admin")
+    assessment = {
+        "stack": f"{group}-dev",
+        "environment_kind": "dev",
+        "resource_count": 1,
+        "plan_summary": {"project": "hpc-platform", "stack": f"{group}-dev", "components": [], "by_type": {}},
+        "verdict": {"passes": True, "enforcement": "advisory", "summary": "", "mandatory": [],
+                    "advisory": []},
+        "cost": {"monthly_usd": 1.0, "budget_usd": None, "prices": {"region": "us-east-2", "as_of": "now"},
+                 "lines": []},
+        "warnings": [],
+        "diagram": diagram,
+    }  # fmt: skip
+    with session_scope(db) as session:
+        env = Environment(name=f"{group}-dev", group_name=group, kind="dev", owner_id=owner.user_id)
+        session.add(env)
+        session.flush()
+        req = Request(
+            environment_id=env.id,
+            action="create",
+            state="awaiting_approval",
+            requested_by=owner.user_id,
+            assessment=assessment,
+        )
+        session.add(req)
+        session.flush()
+        return req.id
+
+
+def _owner_token(db: Engine, group: str) -> str:
+    with session_scope(db) as session:
+        owner = session.scalars(select(User).where(User.name == f"{group}-owner")).one()
+        return auth.issue_token(session, owner, "test")
+
+
+TINY_DIAGRAM = {
+    "dot": 'digraph a { queue_a [label="queue compute"]; lustre [label="scratch"]; queue_a -> lustre }',
+    "mermaid": 'flowchart TB\n  queue_a["queue compute"] --> lustre["scratch"]\n',
+}
+
+
+def test_the_plan_view_shows_the_architecture_diagram_as_an_image(
+    settings: PortalSettings, db: Engine
+) -> None:
+    rid = _assessed_request(db, "genomics", TINY_DIAGRAM)
+    other = _assessed_request(db, "chemistry", TINY_DIAGRAM)
+    with client(settings, db) as c:
+        sign_in(c, _owner_token(db, "genomics"))
+        page = c.get(f"/requests/{rid}").text
+        assert f'<img src="/requests/{rid}/diagram.svg" alt="Architecture diagram' in page
+        image = c.get(f"/requests/{rid}/diagram.svg")
+        assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
+        assert b"<svg" in image.content and b">queue compute</text>" in image.content
+        # Served from the portal itself, so the page's CSP (img-src 'self') lets it load.
+        assert "img-src 'self'" in c.get(f"/requests/{rid}").headers["content-security-policy"]
+        assert c.get(f"/requests/{other}/diagram.svg").status_code == 404  # another group's
+
+
+def test_the_plan_view_shows_mermaid_text_without_graphviz(
+    settings: PortalSettings, db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = _assessed_request(db, "genomics", TINY_DIAGRAM)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no `dot`
+    with client(settings, db) as c:
+        sign_in(c, _owner_token(db, "genomics"))
+        page = html.unescape(c.get(f"/requests/{rid}").text)
+        assert "<img" not in page and "Graphviz is not installed" in page
+        assert 'queue_a["queue compute"] --> lustre["scratch"]' in page
+        web._svg.cache_clear()
+        assert c.get(f"/requests/{rid}/diagram.svg").status_code == 404
+
+
 def test_another_groups_pages_are_not_found(settings: PortalSettings, db: Engine) -> None:
     job_id = _environment_with_a_run(db, "chem-dev", "chemistry")
     _, token = add_user(db, "rita", "genomics", "approver")

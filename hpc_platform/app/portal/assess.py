@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from hpc_platform.app.automation import PROJECT_DIR
+from hpc_platform.app.diagram import build_diagram, render_dot, render_mermaid
 from hpc_platform.app.offline import PULUMI_RUNTIME_LOCK, PlannedResource, StackPlan, plan_config
 from hpc_platform.app.offline.engine import STACK_TYPE
 from hpc_platform.app.policy_check import PolicyRun, check_run, counts_line, group, resource_name
@@ -113,6 +114,10 @@ class Assessment:
     stack: str = ""
     warnings: tuple[Problem, ...] = field(default_factory=tuple)
     """What the config validators warn about (key, `warning: …`), then what the program logged."""
+    diagram: dict[str, str] = field(default_factory=dict)
+    """The architecture drawn from the plan (`hpcctl diagram`'s model) as source text:
+    `{dot, mermaid}`. The plan itself is not kept, so this is what the plan view draws from:
+    an SVG rendered from the DOT by Graphviz, or the Mermaid text where Graphviz is missing."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +128,7 @@ class Assessment:
             "verdict": self.verdict,
             "cost": self.cost,
             "warnings": [w.to_json() for w in self.warnings],
+            "diagram": self.diagram,
         }
 
 
@@ -469,7 +475,14 @@ class Assessor:
             ),
             stack=stack,
             warnings=_warnings(stack_plan),
+            diagram=diagram_sources(stack_plan),
         )
+
+
+def diagram_sources(stack_plan: StackPlan) -> dict[str, str]:
+    """The plan's architecture diagram as DOT and Mermaid source (see `Assessment.diagram`)."""
+    drawn = build_diagram(stack_plan.plan)
+    return {"dot": render_dot(drawn), "mermaid": render_mermaid(drawn)}
 
 
 def _refuse_event_loop_thread() -> None:
@@ -548,6 +561,7 @@ __all__ = [
     "UnsupportedContentType",
     "config_diff",
     "cost_summary",
+    "diagram_sources",
     "known_keys",
     "parse_body",
     "plan_summary",

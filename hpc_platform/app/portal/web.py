@@ -31,6 +31,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from starlette.datastructures import FormData
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hpc_platform.app.diagram import GraphvizMissing, graphviz_available, render_svg
 from hpc_platform.app.portal import assess, auth, flow, forms, queue
 from hpc_platform.app.portal.auth import Principal
 from hpc_platform.app.portal.db import session_scope
@@ -897,12 +899,53 @@ def request_page(request: HttpRequest, request_id: int) -> Response:
             assessment=req.assessment,
             changes=(req.diff or {}).get("changes", []),
             performance=performance_lines(env.name, req.config),
+            diagram=diagram_view(req),
             may_decide=may_decide,
             why_not=why_not,
             may_cancel=req.state in ("validated", "previewing", "awaiting_approval", "approved", "applying"),
         )
 
     return page(request, work)
+
+
+@router.get("/requests/{request_id}/diagram.svg")
+def request_diagram(request: HttpRequest, request_id: int) -> Response:
+    """The request's architecture diagram, drawn by Graphviz from the DOT its assessment kept."""
+
+    def work(p: Page) -> Response:
+        req = flow.request_for(p.session, p.principal, request_id)
+        dot = _diagram_of(req.assessment).get("dot")
+        if not dot:
+            raise flow.NotFound(f"request {request_id} has no architecture diagram")
+        try:
+            svg = _svg(dot)
+        except GraphvizMissing as exc:
+            raise flow.NotFound(f"request {request_id}: {exc}") from None
+        return Response(svg, media_type="image/svg+xml", headers={"cache-control": "private, max-age=3600"})
+
+    return page(request, work)
+
+
+@lru_cache(maxsize=16)
+def _svg(dot: str) -> bytes:
+    # A request's assessment never changes, so neither does its drawing: render it once.
+    return render_svg(dot)
+
+
+def _diagram_of(assessment: Mapping[str, Any] | None) -> dict[str, str]:
+    found = (assessment or {}).get("diagram")
+    return found if isinstance(found, dict) else {}
+
+
+def diagram_view(req: Request) -> dict[str, str] | None:
+    """What the plan view shows of the diagram: the image's URL when Graphviz can draw it here,
+    else the Mermaid text; None for an assessment without one."""
+    sources = _diagram_of(req.assessment)
+    if graphviz_available() and sources.get("dot"):
+        return {"url": f"/requests/{req.id}/diagram.svg"}
+    if sources.get("mermaid"):
+        return {"mermaid": sources["mermaid"]}
+    return None
 
 
 @router.post("/requests/{request_id}/decide")

@@ -196,6 +196,12 @@ def test_request_plan_approve_and_run_in_the_browser(
     plan_sha = alan.page.locator("#bound-plan").inner_text()
     assert re.fullmatch(r"[0-9a-f]{64}", plan_sha), plan_sha  # bound to the saved plan
     expect(alan.page.locator("#bound-config")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+    # The architecture diagram, drawn by Graphviz and loaded under the page's CSP.
+    diagram = alan.page.get_by_role("img", name=re.compile("^Architecture diagram"))
+    diagram.scroll_into_view_if_needed()
+    expect(diagram).to_be_visible()
+    alan.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=diagram.element_handle())
+    shot(alan.page, screenshots, "request-diagram", full_page=False)
     clean(alan, "request page for an approver")
     alan.page.get_by_label("Comment").fill("Looks right for the March runs.")
     alan.page.get_by_role("button", name="Approve").click()
