@@ -198,9 +198,9 @@ def test_request_plan_approve_and_run_in_the_browser(
     expect(alan.page.locator("#bound-config")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
     # The architecture diagram, drawn by Graphviz and loaded under the page's CSP.
     diagram = alan.page.get_by_role("img", name=re.compile("^Architecture diagram"))
-    diagram.scroll_into_view_if_needed()
     expect(diagram).to_be_visible()
     alan.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=diagram.element_handle())
+    alan.page.get_by_role("heading", name="Architecture").evaluate("h => h.scrollIntoView()")
     shot(alan.page, screenshots, "request-diagram", full_page=False)
     clean(alan, "request page for an approver")
     alan.page.get_by_label("Comment").fill("Looks right for the March runs.")
