@@ -533,7 +533,8 @@ def test_without_accounting_there_is_no_database_and_no_secret_access(
         assert children(plan, token) == [], token
     assert "slurmdb-secret" not in policies_of(plan, "head")
     settings = cluster_resource(plan).inputs["cluster_config"]["Scheduling"]["SlurmSettings"]
-    assert "Database" not in settings and "CustomSlurmSettings" not in settings
+    assert "Database" not in settings
+    assert settings["CustomSlurmSettings"] == [{"JobRequeue": "1"}]
     assert "slurm_database_secret_arn" not in plan.outputs
 
 

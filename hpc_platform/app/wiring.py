@@ -24,7 +24,7 @@ from hpc_platform.domain.config.models import DataRepositoryAssociationConfig, S
 from hpc_platform.domain.environments import profile
 from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
 from hpc_platform.domain.performance import MB_PER_GB, throughput_model
-from hpc_platform.domain.placement import queue_placements
+from hpc_platform.domain.placement import needs_placement_group, queue_placements
 
 
 def network_args(config: StackConfig, catalog: InstanceCatalog) -> EfaNetworkArgs:
@@ -49,7 +49,11 @@ def network_args(config: StackConfig, catalog: InstanceCatalog) -> EfaNetworkArg
         flow_log_key_deletion_window_days=profile(config.environment).kms_deletion_window_days,
         ssh_ingress_cidrs=list(network.ssh_ingress_cidrs),
         queue_availability_zones={queue: list(placement.azs) for queue, placement in placements.items()},
-        placement_group_queues=[queue.name for queue in config.cluster.queues if queue.enable_efa],
+        placement_group_queues=[
+            queue.name
+            for queue in config.cluster.queues
+            if needs_placement_group(queue.enable_efa, queue.capacity_type)
+        ],
     )
 
 

@@ -46,6 +46,10 @@ def cluster_name_problem(name: str, *, accounting: bool) -> str | None:
 
 
 IAM_ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+# EC2 capacity reservation ids (On-Demand Capacity Reservations and Capacity Blocks alike) and
+# the ARN of a capacity reservation resource group.
+CAPACITY_RESERVATION_ID_PATTERN = r"^cr-([0-9a-f]{8}|[0-9a-f]{17})$"
+CAPACITY_RESERVATION_GROUP_ARN_PATTERN = r"^arn:aws[a-z-]*:resource-groups:[a-z0-9-]+:\d{12}:group/[\w.-]+$"
 # ParallelCluster reserves tag keys with this prefix for its own tags.
 PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
 
