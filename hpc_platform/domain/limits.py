@@ -170,3 +170,18 @@ API_TIMEOUT_RANGE_MINUTES = (5, 360)
 SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
 # Special characters a generated password draws from: none of the above.
 SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
+
+# The metrics collector's binaries (hpc_platform/pcluster/prometheus.py pins them) are Debian's
+# x86_64 builds, linked against glibc >= 2.34. glibc of each OS ParallelCluster 3.16 offers:
+# Amazon Linux 2023 2.34, Ubuntu 22.04 2.35, Ubuntu 24.04 2.39, RHEL/Rocky 8 2.28, RHEL/Rocky 9 2.34.
+METRICS_COLLECTOR_ARCHITECTURE = "x86_64"
+METRICS_COLLECTOR_MIN_GLIBC = (2, 34)
+OS_GLIBC: dict[str, tuple[int, int]] = {
+    "alinux2023": (2, 34),
+    "ubuntu2204": (2, 35),
+    "ubuntu2404": (2, 39),
+    "rhel8": (2, 28),
+    "rocky8": (2, 28),
+    "rhel9": (2, 34),
+    "rocky9": (2, 34),
+}
