@@ -206,3 +206,21 @@ def test_nodes_above_a_smaller_reservation_are_open_on_demand() -> None:
     assert line.fixed_usd == pytest.approx(4 * rate * hours)
     assert line.monthly_usd == pytest.approx((4 + 12 * 0.5) * rate * hours)
     assert line.ceiling_usd == pytest.approx(16 * rate * hours)
+
+
+# --- the documented example ------------------------------------------------------------------------
+def test_documented_capacity_block_example_is_valid_and_renders() -> None:
+    """docs/reserved-capacity.md's stack-file excerpt, put in place of prod's gpu queue."""
+    import yaml
+
+    from tests.support.stacks import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "reserved-capacity.md").read_text()
+    excerpt = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (queue,) = yaml.safe_load(excerpt)["hpc:cluster"]["queues"]
+    raw = read_stack_file(stack_file("prod"))
+    raw["hpc:cluster"]["queues"] = [q if q["name"] != "gpu" else queue for q in raw["hpc:cluster"]["queues"]]
+    config = parse_config(model_input(raw), "Pulumi.prod.yaml").config
+    rendered = gpu_queue(config)
+    assert rendered["CapacityType"] == "CAPACITY_BLOCK"
+    assert rendered["ComputeResources"][0]["CapacityReservationTarget"] == {"CapacityReservationId": ODCR}
