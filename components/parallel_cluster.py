@@ -62,12 +62,11 @@ from hpc_platform.pcluster.completion import (
     ssh_key_name,
 )
 from hpc_platform.pcluster.prometheus import (
-    NODE_EXPORTER,
     NODE_EXPORTER_PORT,
-    PROMETHEUS,
     SLURM_EXPORTER_PORT,
     SLURM_TEXTFILE_DIR,
     agent_config_yaml,
+    pinned_script,
     remote_write_url,
 )
 from hpc_platform.pcluster.resource import ClusterResourceArgs, ParallelClusterCluster
@@ -253,7 +252,14 @@ class ParallelCluster(pulumi.ComponentResource):
         scripts_to_ship = {**BOOTSTRAP_SCRIPTS, **(PROMETHEUS_SCRIPTS if prometheus else {})}
         self.bootstrap_objects: dict[str, aws.s3.BucketObjectv2] = {
             role: self._bootstrap_object(
-                role, args, f"{prefix}/{filename}", bootstrap.script(filename), "text/x-shellscript"
+                role,
+                args,
+                f"{prefix}/{filename}",
+                # The metrics installers get their pinned downloads filled in.
+                pinned_script(bootstrap.script(filename))
+                if filename in PROMETHEUS_SCRIPTS.values()
+                else bootstrap.script(filename),
+                "text/x-shellscript",
             )
             for role, filename in scripts_to_ship.items()
         }
@@ -424,7 +430,7 @@ class ParallelCluster(pulumi.ComponentResource):
             head_scripts = [ScriptRef(urls["slurm_metrics"], metrics_args)]
             compute_scripts = [ScriptRef(urls["node_tuning"])]
             if prometheus:
-                exporter = (*NODE_EXPORTER.script_args(), str(NODE_EXPORTER_PORT))
+                exporter = (str(NODE_EXPORTER_PORT),)
                 head_scripts = [
                     # node_exporter and the Slurm exporter first: the agent writes its text file
                     # into the exporter's directory, and the collector scrapes both.
@@ -432,10 +438,7 @@ class ParallelCluster(pulumi.ComponentResource):
                         urls["node_exporter"], (*exporter, str(SLURM_EXPORTER_PORT), SLURM_TEXTFILE_DIR)
                     ),
                     ScriptRef(urls["slurm_metrics"], (*metrics_args, SLURM_TEXTFILE_DIR)),
-                    ScriptRef(
-                        urls["prometheus_agent"],
-                        (*PROMETHEUS.script_args(), urls["prometheus_config"], region),
-                    ),
+                    ScriptRef(urls["prometheus_agent"], (urls["prometheus_config"], region)),
                 ]
                 compute_scripts.append(ScriptRef(urls["node_exporter"], exporter))
             owned = OwnedRefs(

@@ -25,6 +25,7 @@ from hpc_platform.pcluster.prometheus import (
     PROMETHEUS,
     SLURM_EXPORTER_PORT,
     SLURM_TEXTFILE_DIR,
+    pinned_script,
 )
 from tests.support.stacks import STACKS, planned
 from tests.test_pcluster_render import AWS_STUB, SINFO_STUB, SQUEUE_STUB
@@ -156,22 +157,15 @@ def test_head_node_runs_exporters_then_the_agent_with_the_rendered_config(stack:
         bootstrap.PROMETHEUS_AGENT,
     ]
     exporter, agent_of_slurm, agent = sequence
-    assert exporter["Args"] == [
-        *NODE_EXPORTER.script_args(),
-        str(NODE_EXPORTER_PORT),
-        str(SLURM_EXPORTER_PORT),
-        SLURM_TEXTFILE_DIR,
-    ]
+    assert exporter["Args"] == [str(NODE_EXPORTER_PORT), str(SLURM_EXPORTER_PORT), SLURM_TEXTFILE_DIR]
     assert agent_of_slurm["Args"][-1] == SLURM_TEXTFILE_DIR
-    assert agent["Args"] == [
-        *PROMETHEUS.script_args(),
-        object_url(objects["prometheus.yml"]),
-        plan_region(stack),
-    ]
+    assert agent["Args"] == [object_url(objects["prometheus.yml"]), plan_region(stack)]
     for entry in sequence:
         obj = objects[script_name(entry)]
         assert entry["Script"] == object_url(obj)
-        assert obj.inputs["content"] == bootstrap.script(script_name(entry))
+        source = bootstrap.script(script_name(entry))
+        shipped = pinned_script(source) if "@" in source else source
+        assert obj.inputs["content"] == shipped
         assert obj.inputs["serverSideEncryption"] == "aws:kms"
     assert objects["prometheus.yml"].inputs["serverSideEncryption"] == "aws:kms"
     updated = cluster_config(plan)["HeadNode"]["CustomActions"]["OnNodeUpdated"]["Sequence"]
@@ -188,7 +182,7 @@ def test_every_compute_node_runs_node_exporter(stack: str) -> None:
     for queue in cluster_config(plan)["Scheduling"]["SlurmQueues"]:
         entries = queue["CustomActions"]["OnNodeConfigured"]["Sequence"]
         exporters = [e for e in entries if script_name(e) == bootstrap.NODE_EXPORTER]
-        assert [e["Args"] for e in exporters] == [[*NODE_EXPORTER.script_args(), str(NODE_EXPORTER_PORT)]]
+        assert [e["Args"] for e in exporters] == [[str(NODE_EXPORTER_PORT)]]
 
 
 @pytest.mark.parametrize("stack", DISABLED_STACKS)
@@ -215,7 +209,8 @@ def test_there_are_stacks_with_and_without_prometheus() -> None:
 
 # --- pins in one place ----------------------------------------------------------------------------
 def test_downloads_are_pinned_only_in_the_prometheus_module() -> None:
-    """The scripts take URL and checksum as arguments: no version, URL or digest of their own."""
+    """The scripts in the repository carry placeholders, no version, URL or digest of their own;
+    the uploaded copies carry the module's pins."""
     for name in (bootstrap.NODE_EXPORTER, bootstrap.PROMETHEUS_AGENT):
         script = bootstrap.script(name)
         assert not re.search(r"\b[0-9a-f]{64}\b", script), name
@@ -224,6 +219,29 @@ def test_downloads_are_pinned_only_in_the_prometheus_module() -> None:
     for pinned in PINNED:
         assert re.fullmatch(r"[0-9a-f]{64}", pinned.sha256)
         assert pinned.version in pinned.pool_path and pinned.url.startswith("https://")
+    exporter = pinned_script(bootstrap.script(bootstrap.NODE_EXPORTER))
+    agent = pinned_script(bootstrap.script(bootstrap.PROMETHEUS_AGENT))
+    for pinned, script in ((NODE_EXPORTER, exporter), (PROMETHEUS, agent)):
+        assert f'url="{pinned.url}"' in script and f'sha256="{pinned.sha256}"' in script
+        assert f'member="{pinned.member}"' in script and "@" not in script.split("set -euo pipefail")[1][:200]
+
+
+def test_fails_to_ship_a_script_with_an_unpinned_download() -> None:
+    with pytest.raises(ValueError, match="@GRAFANA_AGENT_URL@"):
+        pinned_script('url="@GRAFANA_AGENT_URL@"')
+
+
+@pytest.mark.parametrize("stack", PROMETHEUS_STACKS)
+def test_a_new_pin_changes_the_scripts_not_the_cluster_config(stack: str) -> None:
+    """The head node's OnNodeConfigured cannot change without replacing the cluster: the pins
+    travel in the uploaded scripts, never in the config's script arguments."""
+    plan = planned(stack).plan
+    text = json.dumps(cluster_config(plan))
+    objects = bootstrap_objects(plan)
+    for pinned in PINNED:
+        assert pinned.url not in text and pinned.sha256 not in text
+    assert NODE_EXPORTER.sha256 in objects[bootstrap.NODE_EXPORTER].inputs["content"]
+    assert PROMETHEUS.sha256 in objects[bootstrap.PROMETHEUS_AGENT].inputs["content"]
 
 
 # --- the Slurm exporter's output ----------------------------------------------------------------

@@ -22,6 +22,7 @@ config rendered here when it is given a Prometheus workspace.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +58,13 @@ class PinnedBinary:
     def url(self) -> str:
         return f"{DEBIAN_MIRROR}/{self.pool_path}"
 
-    def script_args(self) -> tuple[str, str, str]:
-        """How the install scripts receive it: URL, checksum, member."""
-        return (self.url, self.sha256, self.member)
+    def placeholders(self, prefix: str) -> dict[str, str]:
+        """What an install script's `@<PREFIX>_URL@`, `_SHA256@` and `_MEMBER@` become."""
+        return {
+            f"@{prefix}_URL@": self.url,
+            f"@{prefix}_SHA256@": self.sha256,
+            f"@{prefix}_MEMBER@": self.member,
+        }
 
 
 NODE_EXPORTER = PinnedBinary(
@@ -77,6 +82,19 @@ PROMETHEUS = PinnedBinary(
     member="./usr/bin/prometheus",
 )
 PINNED = (NODE_EXPORTER, PROMETHEUS)
+_PLACEHOLDERS = {**NODE_EXPORTER.placeholders("NODE_EXPORTER"), **PROMETHEUS.placeholders("PROMETHEUS")}
+
+
+def pinned_script(text: str) -> str:
+    """An install script with the pins filled in, as it is uploaded. The pins live in the script,
+    not in its ParallelCluster arguments: the head node's `OnNodeConfigured` cannot change without
+    replacing the cluster, so a new pin must not change it."""
+    for placeholder, value in _PLACEHOLDERS.items():
+        text = text.replace(placeholder, value)
+    left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+    if left:
+        raise ValueError(f"no pin for {', '.join(left)}")
+    return text
 
 
 def remote_write_url(prometheus_endpoint: str) -> str:
@@ -164,5 +182,6 @@ __all__ = [
     "PinnedBinary",
     "agent_config",
     "agent_config_yaml",
+    "pinned_script",
     "remote_write_url",
 ]

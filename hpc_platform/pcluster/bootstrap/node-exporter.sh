@@ -1,17 +1,19 @@
 #!/bin/bash
 # node_exporter (OnNodeConfigured: every compute node, and the head node). Installs the pinned
-# build and runs it on NODE_PORT for the head node's Prometheus agent. With a Slurm port (head
-# node), a second instance serves only the text files the Slurm metrics agent writes.
-#   $1 package URL  $2 package SHA-256  $3 program inside the package  $4 port
-#   $5 Slurm exporter port (head node only)  $6 Slurm text-file directory (head node only)
+# build and runs it on the given port for the head node's Prometheus agent. With a Slurm port
+# (head node), a second instance serves only the text files the Slurm metrics agent writes.
+#   $1 port  $2 Slurm exporter port (head node only)  $3 Slurm text-file directory (head node only)
+# The package's URL, SHA-256 and program path are filled in when the platform uploads this script
+# (hpc_platform/pcluster/prometheus.py pins them): a new pin changes the script, not the cluster
+# config, so it reaches new nodes without replacing the head node.
 set -euo pipefail
 
-url="${1:?package URL}"
-sha256="${2:?package SHA-256}"
-member="${3:?program inside the package}"
-port="${4:?port}"
-slurm_port="${5:-}"
-slurm_dir="${6:-}"
+url="@NODE_EXPORTER_URL@"
+sha256="@NODE_EXPORTER_SHA256@"
+member="@NODE_EXPORTER_MEMBER@"
+port="${1:?port}"
+slurm_port="${2:-}"
+slurm_dir="${3:-}"
 binary=/opt/hpc-platform/bin/node_exporter
 
 # Download, check the pinned checksum, take one program out of the Debian package (an `ar`

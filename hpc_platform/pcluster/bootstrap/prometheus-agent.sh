@@ -2,15 +2,16 @@
 # Prometheus in agent mode (head node: OnNodeConfigured and OnNodeUpdated). Installs the pinned
 # build, fetches its config (rendered by the platform: EC2 discovery of the cluster's nodes, the
 # Slurm exporter, SigV4 remote write to Managed Prometheus) and runs it.
-#   $1 package URL  $2 package SHA-256  $3 program inside the package  $4 config (s3://...)
-#   $5 region
+#   $1 config (s3://...)  $2 region
+# The package's URL, SHA-256 and program path are filled in when the platform uploads this script
+# (hpc_platform/pcluster/prometheus.py pins them).
 set -euo pipefail
 
-url="${1:?package URL}"
-sha256="${2:?package SHA-256}"
-member="${3:?program inside the package}"
-config_url="${4:?config S3 URL}"
-region="${5:?region}"
+url="@PROMETHEUS_URL@"
+sha256="@PROMETHEUS_SHA256@"
+member="@PROMETHEUS_MEMBER@"
+config_url="${1:?config S3 URL}"
+region="${2:?region}"
 binary=/opt/hpc-platform/bin/prometheus
 config=/etc/hpc-platform/prometheus.yml
 data=/var/lib/hpc-platform/prometheus-agent
