@@ -204,3 +204,37 @@ def test_auto_named_iam_resources_have_their_name_in_the_plan() -> None:
     assert role.id and role.outputs["name"] == role.id
     assert plan.by_name("nodes-profile").inputs["role"] == role.id
     assert plan.by_name("nodes-ssm").inputs["role"] == role.id
+
+
+def test_another_programs_project_names_its_urns() -> None:
+    """The portal's own deployment is a second project (`hpc-portal`); its plan says so."""
+    plan = run_offline(
+        lambda: Box("box"), stack="portal-prod", config={}, region="us-east-2", project="hpc-portal"
+    )
+    assert plan.project == "hpc-portal"
+    assert (
+        plan.by_name("box").urn == "urn:pulumi:portal-prod::hpc-portal::pulumi:pulumi:Stack$hpc:test:Box::box"
+    )
+    assert plan.stack_urn.endswith("::hpc-portal::pulumi:pulumi:Stack::hpc-portal-portal-prod")
+
+
+def test_rds_instance_has_its_endpoint_and_the_secret_rds_manages_for_its_password() -> None:
+    def program() -> None:
+        db = aws.rds.Instance(
+            "db",
+            engine="postgres",
+            instance_class="db.t4g.small",
+            allocated_storage=20,
+            username="portal",
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id="arn:aws:kms:us-east-2:123456789012:key/k",
+        )
+        pulumi.export("secret", db.master_user_secrets.apply(lambda s: s[0].secret_arn))
+        pulumi.export("endpoint", db.endpoint)
+
+    plan = _run(program)
+    db = plan.by_name("db")
+    assert plan.outputs["secret"].startswith("arn:aws:secretsmanager:us-east-2:123456789012:secret:rds!db-")
+    assert db.outputs["masterUserSecrets"][0]["kmsKeyId"] == "arn:aws:kms:us-east-2:123456789012:key/k"
+    assert plan.outputs["endpoint"] == f"{db.outputs['address']}:5432"
+    assert db.outputs["arn"] == f"arn:aws:rds:us-east-2:123456789012:db:{db.id}"

@@ -54,7 +54,7 @@ def _inline(value: Any) -> str:
 
 
 # --- the tree -----------------------------------------------------------------------------------
-def _reading_order(resource: PlannedResource) -> tuple[int, int, str, str]:
+def reading_order(resource: PlannedResource) -> tuple[int, int, str, str]:
     """Resources before components; components by area, then by type and name."""
     parts = resource.type.split(":")
     area = parts[1] if len(parts) == 3 and parts[0] == "hpc" else ""
@@ -70,7 +70,7 @@ def _tree_rows(plan: Plan) -> list[tuple[str, str, str]]:
     rows = [("", STACK_TYPE, f"{plan.project}-{plan.stack}")]
 
     def walk(urn: str, indent: str) -> None:
-        kids = sorted(children.get(urn, []), key=_reading_order)
+        kids = sorted(children.get(urn, []), key=reading_order)
         for index, child in enumerate(kids):
             last = index == len(kids) - 1
             rows.append((indent + ("└─ " if last else "├─ "), child.type, child.name))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pulumi
 
+from components.audit_trail import AuditTrail
 from components.data_repository import DataRepository
 from components.efa_network import EfaNetwork
 from components.lustre_fs import LustreFs
@@ -117,6 +118,11 @@ def program() -> None:
             raise pulumi.RunError("Managed Prometheus is enabled but Observability made no workspace")
         resolve_workspace_arn(workspace.arn)
         resolve_endpoint(workspace.prometheus_endpoint)
+
+    # 5. audit trail: CloudTrail, AWS Config and its rules (or the organization's, declared)
+    audit = AuditTrail(f"{prefix}-audit", wiring.audit_args(config))
+    for key, value in audit.outputs().items():
+        pulumi.export(key, value)
 
     pulumi.export("environment", config.environment)
     pulumi.export("region", config.region)

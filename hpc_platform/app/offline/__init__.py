@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from hpc_platform.app.offline.engine import Plan, PlannedResource, run_offline
+from hpc_platform.app.offline.engine import PULUMI_RUNTIME_LOCK, Plan, PlannedResource, run_offline
 from hpc_platform.app.program import program
-from hpc_platform.domain.config.loader import LoadedConfig, load_stack_file, read_stack_file
+from hpc_platform.domain.config.loader import LoadedConfig, model_input, parse_config, read_stack_file
 
 
 @dataclass(frozen=True)
@@ -35,16 +37,26 @@ def stack_name_for(path: Path) -> str:
     return path.stem
 
 
-def plan_stack_file(path: Path) -> StackPlan:
-    """Validate the stack file (raising `ConfigError`), then plan it."""
-    loaded = load_stack_file(path)
-    plan = run_offline(
-        program,
-        stack=stack_name_for(path),
-        config=read_stack_file(path),
-        region=loaded.config.region,
-    )
+def plan_config(stack: str, config: Mapping[str, Any], source: str | None = None) -> StackPlan:
+    """Validate a stack file's `config:` mapping (raising `ConfigError`; messages name `source`,
+    `Pulumi.<stack>.yaml` by default), then plan it."""
+    loaded = parse_config(model_input(dict(config)), source or f"Pulumi.{stack}.yaml")
+    plan = run_offline(program, stack=stack, config=dict(config), region=loaded.config.region)
     return StackPlan(plan, loaded)
 
 
-__all__ = ["Plan", "PlannedResource", "StackPlan", "plan_stack_file", "run_offline", "stack_name_for"]
+def plan_stack_file(path: Path) -> StackPlan:
+    """Validate the stack file (raising `ConfigError`), then plan it."""
+    return plan_config(stack_name_for(path), read_stack_file(path), path.name)
+
+
+__all__ = [
+    "PULUMI_RUNTIME_LOCK",
+    "Plan",
+    "PlannedResource",
+    "StackPlan",
+    "plan_config",
+    "plan_stack_file",
+    "run_offline",
+    "stack_name_for",
+]

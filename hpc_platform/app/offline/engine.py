@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -225,17 +226,40 @@ class CollectingEngine(pulumi_mocks.MockEngine):
         self.messages.append((engine_pb2.LogSeverity.Name(request.severity).lower(), request.message))
 
 
+PULUMI_RUNTIME_LOCK = threading.RLock()
+"""Held for the whole of an offline run. Pulumi's runtime state (settings, config, the root
+resource) is process-global and every run resets it, so runs in a service's worker threads take
+turns; without this, two first runs at once also fail on half-imported provider modules.
+Reentrant, so a caller can hold it across a plan and what it does with the result."""
+
+
 def run_offline(
     program: Callable[[], None],
     stack: str,
     config: dict[str, Any],
     region: str,
     preview: bool = True,
+    project: str = PROJECT,
 ) -> Plan:
     """Run `program` for `stack` with the given stack-file config (`{'hpc:network': {...}}`).
 
     Config values are passed to Pulumi the way the CLI passes them: objects as JSON strings.
+    `project` names another program's project (its URNs carry it), e.g. the portal's own.
+    One run at a time per process (`PULUMI_RUNTIME_LOCK`); safe to call from any thread that is
+    not running an asyncio event loop (the engine pumps the calling thread's own loop).
     """
+    with PULUMI_RUNTIME_LOCK:
+        return _run_offline(program, stack, config, region, preview, project)
+
+
+def _run_offline(
+    program: Callable[[], None],
+    stack: str,
+    config: dict[str, Any],
+    region: str,
+    preview: bool,
+    project: str,
+) -> Plan:
     mocks = PlanMocks(region)
     monitor = CapturingMonitor(mocks)
     engine = CollectingEngine()
@@ -249,7 +273,7 @@ def run_offline(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
             engine=engine,
-            project=PROJECT,
+            project=project,
             stack=stack,
             dry_run=preview,
             organization="organization",
@@ -263,7 +287,7 @@ def run_offline(
         pulumi.runtime.set_all_config({}, [])
     plan = Plan(
         stack=stack,
-        project=PROJECT,
+        project=project,
         resources=monitor.planned,
         outputs=monitor.stack_outputs,
         generated=frozenset(mocks.generated),

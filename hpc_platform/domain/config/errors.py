@@ -20,8 +20,14 @@ def key_path(loc: Loc) -> str:
     if not loc:
         return "hpc"
     head, *rest = loc
-    text = stack_key(str(head))
-    for part in rest:
+    return key_path_under(stack_key(str(head)), rest)
+
+
+def key_path_under(key: str, loc: Sequence[str | int]) -> str:
+    """A path under a stack-file key as it is written: (`hpc:cluster`, ('queues', 2)) →
+    `hpc:cluster.queues[2]`. For keys the schema does not name (a config diff, a submitted body)."""
+    text = key
+    for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
         elif _PLAIN_KEY.fullmatch(part):
@@ -43,11 +49,20 @@ class Finding:
     message: str
     level: Level = "ERROR"
 
-    def render(self, source: str) -> str:
+    @property
+    def key(self) -> str:
+        """The key path (`hpc:cluster.queues[1].name`); empty for a problem with the file itself."""
+        return key_path(self.loc) if self.loc else ""
+
+    @property
+    def text(self) -> str:
+        """The line without its file and key: the level (unless an error), then the message."""
         prefix = "" if self.level == "ERROR" else f"{self.level.lower()}: "
-        message = self.message.replace("\n", "\\n")
-        where = f"{key_path(self.loc)}: " if self.loc else ""
-        return f"{source}: {where}{prefix}{message}"
+        return prefix + self.message.replace("\n", "\\n")
+
+    def render(self, source: str) -> str:
+        where = f"{self.key}: " if self.key else ""
+        return f"{source}: {where}{self.text}"
 
 
 class ConfigError(Exception):

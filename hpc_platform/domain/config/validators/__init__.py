@@ -2,8 +2,8 @@
 
 Field-level rules stay on the models; these run only when the schema has parsed. Each validator
 yields `Finding`s with the exact key path it is about (`network`, `storage`, `cluster`,
-`observability`, `compliance`; `capacity`'s rules are about keys under `cluster`);
-`run_validators` runs them all, in this registry's order.
+`observability`, `compliance`, `performance`; `capacity`'s rules are about keys under
+`cluster`); `run_validators` runs them all, in this registry's order.
 Validators compare no environment names: what an environment requires is in its
 `hpc_platform.domain.environments` profile.
 """
@@ -17,6 +17,7 @@ from hpc_platform.domain.config.validators import (
     compliance,
     network,
     observability,
+    performance,
     storage,
 )
 from hpc_platform.domain.config.validators.base import Validator
@@ -28,6 +29,7 @@ VALIDATORS: tuple[Validator, ...] = (
     *cluster.VALIDATORS,
     *capacity.VALIDATORS,
     *observability.VALIDATORS,
+    *performance.VALIDATORS,
 )
 
 
