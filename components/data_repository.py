@@ -13,13 +13,18 @@ then the intent helpers (`grant_read`, `grant_read_write`, `s3_uri`, `mounts`).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.kms import account_root_statement
 from components.mounts import SharedStorageMount
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:storage:DataRepository"
 

@@ -1,6 +1,8 @@
 """EfaNetwork: the VPC an HPC cluster runs in, built for EFA.
 
-Four subnet tiers per availability zone (public, private, compute, storage) with the CIDRs given;
+Four subnet tiers per availability zone (public, private, compute, storage) with the CIDRs given,
+each tier behind its own network ACL that lets through only what the tier's security groups allow
+(`hpc_platform.domain.network.network_acl_rules`);
 NAT per `nat_gateways`; security groups whose rules are separate resources; one cluster placement
 group per queue that asks for one; VPC endpoints; encrypted VPC flow logs.
 
@@ -17,10 +19,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.domain.limits import (
@@ -33,17 +34,28 @@ from hpc_platform.domain.limits import (
     DEFAULT_VPC_CIDR,
     KMS_DEFAULT_DELETION_WINDOW_DAYS,
 )
-from hpc_platform.domain.network import SUBNET_TIERS, queue_subnet_problems, subnet_count_problem
+from hpc_platform.domain.network import (
+    ALL_PROTOCOLS,
+    ANYWHERE,
+    HTTPS_PORT,
+    LUSTRE_PORT_RANGES,
+    NFS_PORT,
+    SSH_PORT,
+    SUBNET_TIERS,
+    AclRule,
+    network_acl_problems,
+    network_acl_rules,
+    queue_subnet_problems,
+    subnet_count_problem,
+)
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:network:EfaNetwork"
-
-# FSx for Lustre (LNet): servers and clients talk on these TCP ports, in both directions.
-LUSTRE_PORT_RANGES: tuple[tuple[int, int], ...] = ((988, 988), (1018, 1023))
-NFS_PORT = 2049
-HTTPS_PORT = 443
-SSH_PORT = 22
-ALL_PROTOCOLS = "-1"
-ANYWHERE = "0.0.0.0/0"
 # Tiers routed through NAT (and the S3 gateway endpoint); `public` routes to the internet gateway.
 PRIVATE_TIERS = ("private", "compute", "storage")
 
@@ -129,6 +141,17 @@ class EfaNetworkArgs:
             raise ValueError(
                 "; ".join(f"EfaNetworkArgs.queue_availability_zones[{q}]: {why}" for q, why in problems)
             )
+        too_many = network_acl_problems(self.network_acl_rules())
+        if too_many:
+            raise ValueError(f"EfaNetworkArgs: {'; '.join(too_many)}")
+
+    def network_acl_rules(self) -> dict[str, list[AclRule]]:
+        """Each tier's network ACL entries (`hpc_platform.domain.network.network_acl_rules`)."""
+        return network_acl_rules(
+            {tier: self.subnet_cidrs(tier) for tier in SUBNET_TIERS},
+            internet=self.nat_gateways != NatGateways.NONE,
+            ssh_ingress_cidrs=self.ssh_ingress_cidrs,
+        )
 
     def subnet_cidrs(self, tier: str) -> Sequence[str]:
         """The CIDR blocks of one tier (`public`, `private`, `compute` or `storage`), in AZ order."""
@@ -280,6 +303,32 @@ class EfaNetwork(pulumi.ComponentResource):
                     f"{name}-{tier}-{az}-rta",
                     subnet_id=self.subnets[tier][index].id,
                     route_table_id=table.id,
+                    opts=child,
+                )
+
+        # --- network ACLs: one per tier, only what the tier's security groups let through ------
+        self.network_acls: dict[str, aws.ec2.NetworkAcl] = {}
+        for tier, rules in args.network_acl_rules().items():
+            acl = aws.ec2.NetworkAcl(
+                f"{name}-{tier}-nacl",
+                vpc_id=self.vpc.id,
+                subnet_ids=[subnet.id for subnet in self.subnets[tier]],
+                tags=self._tags(f"{name}-{tier}", Tier=tier),
+                opts=child,
+            )
+            self.network_acls[tier] = acl
+            for rule in rules:
+                direction = "out" if rule.egress else "in"
+                aws.ec2.NetworkAclRule(
+                    f"{name}-{tier}-nacl-{direction}-{rule.rule_number}",
+                    network_acl_id=acl.id,
+                    rule_number=rule.rule_number,
+                    egress=rule.egress,
+                    protocol=rule.protocol,
+                    rule_action="allow",
+                    cidr_block=rule.cidr,
+                    from_port=rule.from_port,
+                    to_port=rule.to_port,
                     opts=child,
                 )
 

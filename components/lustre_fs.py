@@ -22,15 +22,20 @@ Reading order: args → resources → outputs → `register_outputs`, then `moun
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.data_repository import s3_uri
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.mounts import SharedStorageMount
 from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:storage:LustreFs"
 

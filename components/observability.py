@@ -29,10 +29,9 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.observability_dashboard import dashboard_body
@@ -49,6 +48,12 @@ from hpc_platform.domain.limits import (
 )
 from hpc_platform.domain.metrics import SLURM_NAMESPACE, SLURM_PENDING_JOBS
 from hpc_platform.domain.rules import budget_alert_thresholds_problem
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:observability:Observability"
 

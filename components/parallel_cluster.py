@@ -20,10 +20,9 @@ Reading order: args → resources → outputs → `register_outputs`.
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.cluster_iam import (
     IAM_PATH,
@@ -58,6 +57,12 @@ from hpc_platform.pcluster.completion import (
     ssh_key_name,
 )
 from hpc_platform.pcluster.resource import ClusterResourceArgs, ParallelClusterCluster
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:cluster:ParallelCluster"
 

@@ -11,10 +11,9 @@ Reading order: args → resources → outputs → `register_outputs`.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_random as random
 
 from hpc_platform.domain.limits import (
@@ -22,6 +21,12 @@ from hpc_platform.domain.limits import (
     SECRET_RECOVERY_WINDOW_RANGE_DAYS,
     SLURMDBD_PASSWORD_SPECIALS,
 )
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:cluster:SlurmAccountingDatabase"
 

@@ -1,21 +1,22 @@
-"""`hpcctl`: validate, plan and check stacks offline; refresh the instance catalog.
+"""`hpcctl`: validate, plan and check stacks offline; verify a deployed cluster; refresh the instance catalog.
 
-Exit codes (a contract other tools rely on): 0 success; 1 policy violations (`check`);
-2 invalid config or usage; 3 internal error.
+Exit codes (a contract other tools rely on): 0 success; 1 policy violations (`check`) or a
+missed target (`verify`); 2 invalid config or usage; 3 internal error; 4 the cluster cannot be
+reached (`verify`: no head node, SSM refused, no credentials).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from hpc_platform.domain.config import ConfigError
-from hpc_platform.domain.config.loader import stack_file_for
 from hpcctl.preview import PLAN_EPILOG, add_plan_arguments, read_previous_plan
 from hpcctl.progress import step
 
@@ -23,6 +24,7 @@ EXIT_OK = 0
 EXIT_VIOLATIONS = 1
 EXIT_INVALID = 2
 EXIT_INTERNAL = 3
+EXIT_UNREACHABLE = 4
 
 
 class UsageError(Exception):
@@ -134,6 +136,33 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, type=Path, metavar="FILE", help="FILE.svg, FILE.png or FILE.mmd"
     )
 
+    verify = commands.add_parser(
+        "verify",
+        help="run acceptance jobs on the deployed cluster (SSM on its head node); exit 1 on a missed target",
+        description=VERIFY_DESCRIPTION,
+        epilog=verify_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_stack_arguments(verify)
+    verify.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON (schema hpcctl-verify/1) instead of text",
+    )
+    verify.add_argument(
+        "--queue", action="append", metavar="Q", help="only this queue (repeatable; default: every queue)"
+    )
+    verify.add_argument(
+        "--skip", action="append", metavar="CHECK", default=[], help="skip a check (repeatable): see below"
+    )
+    verify.add_argument(
+        "--timeout",
+        type=int,
+        metavar="S",
+        default=None,
+        help="seconds each command on the head node may take (default: 1800)",
+    )
+
     catalog = commands.add_parser("catalog", help="the bundled EC2 instance catalog")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, parser_class=_Parser)
     refresh = catalog_commands.add_parser("refresh", help="rebuild it from EC2 (needs AWS credentials)")
@@ -150,6 +179,8 @@ def stack_path(args: argparse.Namespace) -> Path:
     if args.stack_file is not None:
         path: Path = args.stack_file
     else:
+        from hpc_platform.domain.config.loader import stack_file_for
+
         path = stack_file_for(args.stack, args.project_dir)
     if not path.is_file():
         if args.stack_file is None:
@@ -309,19 +340,112 @@ def cmd_catalog(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+VERIFY_DESCRIPTION = """\
+Run acceptance jobs on a deployed cluster and compare each measurement with its target from the
+stack's hpc:performance keys (and storage.target_aggregate_throughput_gbps). The jobs are Slurm
+jobs submitted as the cluster's default user, through SSM Run Command (AWS-RunShellScript) on the
+head node, found by ParallelCluster's tags on the running instance of the stack's cluster.
+
+Needs AWS credentials for the stack's account (region from the stack file) allowed
+ec2:DescribeInstances, ssm:SendCommand, ssm:GetCommandInvocation and ssm:CancelCommand, and the
+SSM agent on the head node (its role has AmazonSSMManagedInstanceCore)."""
+
+
+def verify_epilog() -> str:
+    import textwrap
+
+    from hpc_platform.domain.verification import CHECKS
+
+    checks = "\n".join(
+        textwrap.fill(what, 96, initial_indent=f"  {name:<9}", subsequent_indent=" " * 11)
+        for name, what in CHECKS.items()
+    )
+    return (
+        f"checks (in the order they run; --skip NAME leaves one out):\n{checks}\n\n"
+        "exit: 0 every target met; 1 a target missed or a measurement failed; 2 usage or config;\n"
+        "4 the cluster cannot be reached. --json prints {schema, stack, cluster, head_node, passed,\n"
+        "results: [{check, metric, subject, value, unit, target, bound, status, detail, error}],\n"
+        "skipped: [{check, subject, reason}]}; see README.md, 'Verifying a deployed cluster'."
+    )
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import boto3
+    import botocore.exceptions
+
+    from hpc_platform.app.verify import DEFAULT_TIMEOUT_SECONDS, VerifyError, lustre_mounts, verify
+    from hpc_platform.domain.config.loader import load_stack_file
+    from hpc_platform.domain.verification import plan_checks, render_report
+
+    if args.timeout is not None and args.timeout < 30:
+        raise UsageError(f"--timeout {args.timeout}: give at least 30 seconds")
+    path = stack_path(args)
+    loaded = load_stack_file(path)
+    for line in loaded.warning_lines():
+        print(line, file=err)
+    config = loaded.config
+    try:
+        plan = plan_checks(config, lustre_mounts(config), queues=args.queue, skip=args.skip)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        report = verify(
+            _stack_label(args, path),
+            config,
+            plan,
+            boto3.Session(),
+            timeout_seconds=args.timeout or DEFAULT_TIMEOUT_SECONDS,
+            progress=lambda message: print(message, file=err),
+        )
+    except VerifyError as exc:
+        print(f"hpcctl: {exc}", file=err)
+        return EXIT_UNREACHABLE
+    except botocore.exceptions.BotoCoreError as exc:  # no credentials, no endpoint, ...
+        print(f"hpcctl: cannot reach AWS: {exc}", file=err)
+        return EXIT_UNREACHABLE
+    if args.json:
+        _write_json(report.to_json(), "-", out)
+    else:
+        out.write("\n".join(render_report(report)) + "\n")
+    return EXIT_OK if report.passed else EXIT_VIOLATIONS
+
+
 COMMANDS = {
     "validate": cmd_validate,
     "plan": cmd_plan,
     "check": cmd_check,
     "diagram": cmd_diagram,
+    "verify": cmd_verify,
     "catalog": cmd_catalog,
 }
+
+
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """A command builds a few hundred thousand objects that live until it exits (modules, config
+    models, the plan); with the default thresholds the cyclic collector went over them about 600
+    times, a fifth of a check's time. Collect rarely while a command runs (about 3 MiB more at
+    peak); the thresholds are restored for whoever called `main`."""
+    previous = gc.get_threshold()
+    gc.set_threshold(100_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    with _few_collections():
+        return _run(argv, out, err)
+
+
+def _run(argv: Sequence[str] | None, out: TextIO, err: TextIO) -> int:
     args = build_parser().parse_args(argv)
+    # Loaded here, inside `_few_collections` (the config models are most of hpcctl's own start-up).
+    from hpc_platform.domain.config import ConfigError
+
     try:
         return COMMANDS[args.command](args, out, err)
     except ConfigError as exc:

@@ -7,8 +7,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hpc_platform.app.plan_diff import PlanFileError, read_plan
-
 PLAN_EPILOG = """\
 The resource tree and the count follow `pulumi preview` on a new stack: every resource is
 counted, component resources and the pulumi:pulumi:Stack itself included, and `--json` lists
@@ -37,6 +35,9 @@ def add_plan_arguments(plan: argparse.ArgumentParser) -> None:
 def read_previous_plan(path: Path) -> dict[str, Any]:
     """The `--against` document (read as `check --base` reads its plan); raises ValueError with a
     one-line reason."""
+    # Here, not at the top: plan_diff loads the plan engine (pulumi), which `validate` never needs.
+    from hpc_platform.app.plan_diff import PlanFileError, read_plan
+
     try:
         return read_plan(path)
     except PlanFileError as exc:

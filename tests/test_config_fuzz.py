@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hpc_platform.domain.config import ConfigError
 from hpc_platform.domain.config.loader import model_input, parse_config, read_stack_file
+from tests.support.fuzz import examples
 from tests.support.stacks import stack_file
 
 BASES = {stack: read_stack_file(stack_file(stack)) for stack in ("dev", "staging", "prod")}
@@ -59,7 +60,7 @@ def mutated_configs(draw: st.DrawFn) -> dict[str, Any]:
     return config
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_configs())
 def test_mutations_validate_or_fail_cleanly(config: dict[str, Any]) -> None:
     try:

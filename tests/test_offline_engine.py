@@ -204,3 +204,82 @@ def test_auto_named_iam_resources_have_their_name_in_the_plan() -> None:
     assert role.id and role.outputs["name"] == role.id
     assert plan.by_name("nodes-profile").inputs["role"] == role.id
     assert plan.by_name("nodes-ssm").inputs["role"] == role.id
+
+
+def test_another_programs_project_names_its_urns() -> None:
+    """The portal's own deployment is a second project (`hpc-portal`); its plan says so."""
+    plan = run_offline(
+        lambda: Box("box"), stack="portal-prod", config={}, region="us-east-2", project="hpc-portal"
+    )
+    assert plan.project == "hpc-portal"
+    assert (
+        plan.by_name("box").urn == "urn:pulumi:portal-prod::hpc-portal::pulumi:pulumi:Stack$hpc:test:Box::box"
+    )
+    assert plan.stack_urn.endswith("::hpc-portal::pulumi:pulumi:Stack::hpc-portal-portal-prod")
+
+
+def test_rds_instance_has_its_endpoint_and_the_secret_rds_manages_for_its_password() -> None:
+    def program() -> None:
+        db = aws.rds.Instance(
+            "db",
+            engine="postgres",
+            instance_class="db.t4g.small",
+            allocated_storage=20,
+            username="portal",
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id="arn:aws:kms:us-east-2:123456789012:key/k",
+        )
+        pulumi.export("secret", db.master_user_secrets.apply(lambda s: s[0].secret_arn))
+        pulumi.export("endpoint", db.endpoint)
+
+    plan = _run(program)
+    db = plan.by_name("db")
+    assert plan.outputs["secret"].startswith("arn:aws:secretsmanager:us-east-2:123456789012:secret:rds!db-")
+    assert db.outputs["masterUserSecrets"][0]["kmsKeyId"] == "arn:aws:kms:us-east-2:123456789012:key/k"
+    assert plan.outputs["endpoint"] == f"{db.outputs['address']}:5432"
+    assert db.outputs["arn"] == f"arn:aws:rds:us-east-2:123456789012:db:{db.id}"
+
+
+def test_an_offline_run_sends_no_source_positions_and_leaves_the_sdk_s_own_outside(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDK's stack walk per registration is skipped offline (the mock monitor ignores it);
+    outside an offline run the SDK's own function answers."""
+    from pulumi.runtime import resource as pulumi_resource
+
+    from hpc_platform.app.offline.engine import CapturingMonitor
+
+    traces: list[int] = []
+    register = CapturingMonitor.RegisterResource
+
+    def recording(self: CapturingMonitor, request: Any) -> Any:
+        traces.append(len(request.stackTrace.frames))
+        return register(self, request)
+
+    monkeypatch.setattr(CapturingMonitor, "RegisterResource", recording)
+    _run(lambda: Box("box"))
+    assert len(traces) == 4 and traces == [0, 0, 0, 0]  # stack, component and its two children
+
+    wrapper = pulumi_resource._get_stack_trace
+    monkeypatch.setattr(wrapper, "original", lambda: "the SDK's own")
+    assert wrapper() == "the SDK's own"
+
+
+def test_planning_a_stack_file_reads_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hpc_platform.app.offline as offline
+    from hpc_platform.domain.config import loader
+    from hpc_platform.domain.config.loader import load_stack_file
+    from tests.support.stacks import stack_file
+
+    reads: list[Any] = []
+    read = offline.read_stack_file
+
+    def counting(path: Any) -> dict[str, Any]:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(offline, "read_stack_file", counting)
+    monkeypatch.setattr(loader, "read_stack_file", counting)
+    stack_plan = offline.plan_stack_file(stack_file("dev"))
+    assert len(reads) == 1
+    assert stack_plan.loaded.config == load_stack_file(stack_file("dev")).config

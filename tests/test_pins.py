@@ -1,14 +1,17 @@
 """Libraries whose private API we use are pinned exactly; these fail loudly when a pin moves.
 
 - pulumi: the offline engine subclasses `pulumi.runtime.mocks.MockMonitor` and uses
-  `_resolve_callbacks`, `MockSettings`, `settings.ROOT` and `rpc` internals.
+  `_resolve_callbacks`, `MockSettings`, `settings.ROOT` and `rpc` internals, and an offline run
+  replaces `pulumi.runtime.resource._get_stack_trace`.
 - moto: the catalog snapshot and the integration harness depend on its recorded EC2 data/internals.
 """
 
 from __future__ import annotations
 
+import inspect
 import tomllib
 from importlib.metadata import version
+from typing import Any
 
 import pytest
 
@@ -48,6 +51,11 @@ def test_the_private_pulumi_api_we_use_is_still_there() -> None:
     monitor = mocks.MockMonitor.__dict__
     for method in ("RegisterResource", "RegisterResourceOutputs", "make_urn"):
         assert method in monitor, f"MockMonitor.{method} is gone"
+    # An offline run replaces the source-position walk the SDK calls at every registration.
+    from pulumi.runtime import resource
+
+    assert callable(resource._get_stack_trace)
+    assert "_get_stack_trace()" in inspect.getsource(resource.register_resource)
 
 
 def test_the_parallelcluster_venv_runs_the_pinned_versions() -> None:
@@ -61,3 +69,43 @@ def test_the_parallelcluster_venv_runs_the_pinned_versions() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [PCLUSTER_DEFAULT_VERSION, _pin("moto")]
+
+
+def test_the_moto_ssm_internals_we_patch_are_still_there() -> None:
+    """tests/support/moto_ssm.py answers Run Command through `Command.get_invocation`, because the
+    pinned moto answers every invocation `Success` with empty output. When moto starts returning
+    something else, or renames what we wrap, re-check the fake head node."""
+    import inspect
+
+    import boto3
+    from moto import mock_aws
+    from moto.ssm.models import Command
+
+    assert list(inspect.signature(Command.get_invocation).parameters) == [
+        "self",
+        "instance_id",
+        "plugin_name",
+    ]
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-2")
+        sent = ssm.send_command(
+            InstanceIds=["i-0123456789abcdef0"],
+            DocumentName="AWS-RunShellScript",
+            Parameters={"commands": ["echo hello"]},
+        )
+        command_id = sent["Command"]["CommandId"]
+        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId="i-0123456789abcdef0")
+        assert (invocation["Status"], invocation["StandardOutputContent"]) == ("Success", "")
+        backend_command = next(
+            c
+            for c in _ssm_backend().get_commands_by_instance_id("i-0123456789abcdef0")
+            if c.command_id == command_id
+        )
+        assert backend_command.parameters["commands"] == ["echo hello"]
+
+
+def _ssm_backend() -> Any:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ssm.models import ssm_backends
+
+    return ssm_backends[DEFAULT_ACCOUNT_ID]["us-east-2"]

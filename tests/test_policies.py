@@ -61,7 +61,12 @@ def resource(
 def run(
     *resources: PlannedResource, config: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None
 ) -> list[Violation]:
-    plan = Plan(stack=STACK, project=PROJECT, resources=list(resources), outputs=outputs or {})
+    """The plan of `resources`; a `stack_outputs(...)` among them gives the stack's outputs."""
+    declared = {k: v for r in resources if r.type == STACK_TYPE for k, v in r.outputs.items()}
+    resources = tuple(r for r in resources if r.type != STACK_TYPE)
+    plan = Plan(
+        stack=STACK, project=PROJECT, resources=list(resources), outputs={**declared, **(outputs or {})}
+    )
     given = {name: (None, dict(props)) for name, props in (config or {}).items()}
     return evaluate(plan, given)
 
@@ -71,6 +76,41 @@ def names(violations: list[Violation]) -> set[str]:
 
 
 # --- fixtures --------------------------------------------------------------------------------------
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def stack_outputs(**outputs: Any) -> PlannedResource:
+    """Not a resource: the stack outputs of a fixture (`run` hands them to the plan)."""
+    return resource(STACK_TYPE, "outputs", outputs, tags=False, custom=False)
+
+
+def trail(**props: Any) -> PlannedResource:
+    return resource(
+        "aws:cloudtrail/trail:Trail",
+        "trail",
+        {"isMultiRegionTrail": True, "enableLogFileValidation": True, "kmsKeyId": KMS_ARN, **props},
+    )
+
+
+def recorder(enabled: bool = True) -> list[PlannedResource]:
+    return [
+        resource("aws:cfg/recorder:Recorder", "recorder", {"name": "recorder"}, tags=False),
+        resource(
+            "aws:cfg/recorderStatus:RecorderStatus",
+            "recorder-status",
+            {"name": "recorder", "isEnabled": enabled},
+            tags=False,
+        ),
+    ]
+
+
+EXISTING_AUDIT = {
+    "audit_mode": "existing",
+    "audit_trail_arn": "arn:aws:cloudtrail:us-east-2:111122223333:trail/org-trail",
+    "audit_config_recorder_name": "default",
+}
+
+
 def bucket(name: str) -> PlannedResource:
     return resource("aws:s3/bucket:Bucket", name, {"bucket": name})
 
@@ -497,6 +537,31 @@ CASES: list[tuple[str, str, Fixture, Fixture]] = [
             ),
         ],
     ),
+    # audit
+    (
+        "audit-trail",
+        "prod with no trail, no recorder and nothing declared",
+        lambda: [stack_outputs(environment="prod")],
+        lambda: [stack_outputs(environment="prod", audit_mode="create"), trail(), *recorder()],
+    ),
+    (
+        "audit-trail",
+        "staging's trail is single-region and unvalidated, its recorder never switched on",
+        lambda: [
+            stack_outputs(environment="staging"),
+            trail(isMultiRegionTrail=False, enableLogFileValidation=False),
+            *recorder(enabled=False),
+        ],
+        lambda: [stack_outputs(environment="staging"), trail(), *recorder()],
+    ),
+    (
+        "audit-trail",
+        "prod declares existing mode without naming the trail (dev needs nothing)",
+        lambda: [
+            stack_outputs(environment="prod", audit_mode="existing", audit_config_recorder_name="default")
+        ],
+        lambda: [stack_outputs(environment="prod", **EXISTING_AUDIT)],
+    ),
 ]
 
 
@@ -620,6 +685,19 @@ def test_stack_policies_do_not_guess_when_a_join_key_is_unknown() -> None:
 
     unknown_log = resource("aws:ec2/flowLog:FlowLog", "flow", {"vpcId": rpc.UNKNOWN})
     assert run(vpc(), unknown_log) == []
+
+
+def test_audit_trail_is_required_only_where_the_environment_profile_says_so() -> None:
+    assert names(run(stack_outputs(environment="prod"))) == {"audit-trail"}
+    assert names(run(stack_outputs(environment="staging"))) == {"audit-trail"}
+    assert run(stack_outputs(environment="dev")) == []
+    assert run(kms_key()) == []  # a stack that exports no environment is not judged
+
+
+def test_audit_trail_messages_name_the_key_to_set() -> None:
+    (violation, recorder_violation) = run(stack_outputs(environment="prod"))
+    assert "set hpc:audit.mode: create" in violation.message
+    assert "AWS Config recorder" in recorder_violation.message
 
 
 # --- the shipped policy configs --------------------------------------------------------------------

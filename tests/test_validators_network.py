@@ -15,6 +15,13 @@ from tests.support.validator_cases import Case, case_ids, check_case, exercised,
 CASES: list[Case] = [
     (
         "prod",
+        set_value("hpc:network.ssh_ingress_cidrs", [f"192.168.{i}.0/24" for i in range(0, 18, 2)]),
+        "Pulumi.prod.yaml: hpc:network.ssh_ingress_cidrs: the private tier's network ACL needs 21 outbound "
+        "rules, above the default quota of 20; use fewer ssh_ingress_cidrs or adjacent subnet blocks "
+        "that merge",
+    ),
+    (
+        "prod",
         set_value("hpc:network.subnets.compute.1", "10.31.0.0/19"),
         "Pulumi.prod.yaml: hpc:network.subnets.compute[1]: "
         "10.31.0.0/19 is not inside the VPC CIDR 10.30.0.0/16",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.audit_trail import AuditTrail
 from components.data_repository import DataRepository
 from components.efa_network import EfaNetwork
 from components.lustre_fs import LustreFs
@@ -79,6 +80,11 @@ def program() -> None:
         ),
     )
     for key, value in observability.outputs().items():
+        pulumi.export(key, value)
+
+    # 5. audit trail: CloudTrail, AWS Config and its rules (or the organization's, declared)
+    audit = AuditTrail(f"{prefix}-audit", wiring.audit_args(config))
+    for key, value in audit.outputs().items():
         pulumi.export(key, value)
 
     pulumi.export("environment", config.environment)

@@ -6,19 +6,22 @@ inputs, so the offline plan and the policy pack see them exactly as AWS will.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from functools import cache
 from typing import Any
 
 import pulumi
+import pulumi_aws
+
+from components._aws import aws
 
 
 @cache
 def is_taggable(type_token: str) -> bool:
     """Whether a pulumi-aws resource type takes `tags`: read from the SDK class's signature.
 
-    `aws:ec2/subnet:Subnet` → `pulumi_aws.ec2.Subnet`. Unknown tokens are not taggable.
+    `aws:ec2/subnet:Subnet` → `pulumi_aws.ec2.Subnet`, loaded from its own module (not the whole
+    service package: components/_aws.py). Unknown tokens are not taggable.
     """
     package, _, rest = type_token.partition(":")
     if package != "aws" or not rest:
@@ -26,10 +29,8 @@ def is_taggable(type_token: str) -> bool:
     module_path, _, class_name = rest.partition(":")
     module_name = module_path.split("/", 1)[0]
     try:
-        module = importlib.import_module(
-            f"pulumi_aws.{module_name}" if module_name != "index" else "pulumi_aws"
-        )
-    except ImportError:
+        module: Any = pulumi_aws if module_name == "index" else getattr(aws, module_name)
+    except (ImportError, AttributeError):
         return False
     resource_class = getattr(module, class_name, None)
     init = getattr(resource_class, "_internal_init", None)

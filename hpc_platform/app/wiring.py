@@ -13,6 +13,7 @@ from typing import Any
 
 import pulumi
 
+from components.audit_trail import AuditMode, AuditTrailArgs
 from components.data_repository import DataRepository, DataRepositoryArgs
 from components.efa_network import EfaNetwork, EfaNetworkArgs, NatGateways
 from components.lustre_fs import DataRepositoryAssociationArgs, LustreFs, LustreFsArgs
@@ -20,6 +21,7 @@ from components.observability import MonitoredLustre, ObservabilityArgs
 from components.parallel_cluster import ParallelClusterArgs
 from hpc_platform.app.cluster_config import ClusterRefs, ResolvedMount, render_cluster_config
 from hpc_platform.domain.catalog import InstanceCatalog
+from hpc_platform.domain.compliance import MANAGED_RULES
 from hpc_platform.domain.config.models import DataRepositoryAssociationConfig, StackConfig
 from hpc_platform.domain.environments import profile
 from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
@@ -276,4 +278,22 @@ def observability_args(
         enable_managed_grafana=settings.enable_managed_grafana,
         kms_deletion_window_days=environment.kms_deletion_window_days,
         # Compliance tags come from the stack transform; nothing else is stack-wide here.
+    )
+
+
+def audit_args(config: StackConfig) -> AuditTrailArgs:
+    """`hpc:audit` as the AuditTrail's args; the trail is named after the environment, and its
+    bucket and key are protected like the environment's other data."""
+    audit = config.audit
+    environment = profile(config.environment)
+    return AuditTrailArgs(
+        region=config.region,
+        trail_name=f"{environment.name_prefix}-trail",
+        mode=AuditMode(audit.mode),
+        existing_trail_arn=audit.existing_trail_arn,
+        existing_config_recorder_name=audit.existing_config_recorder_name,
+        log_retention_days=audit.log_retention_days,
+        config_rules=MANAGED_RULES if audit.enable_managed_rules else (),
+        protect_data=environment.protect_data,
+        kms_key_deletion_window_days=environment.kms_deletion_window_days,
     )

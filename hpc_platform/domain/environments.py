@@ -51,6 +51,9 @@ class EnvironmentProfile:
     """Alarms must reach someone: the stack must list notification e-mails."""
     requires_persistent_customer_key: bool
     """Persistent Lustre must use a customer-managed KMS key (the policy pack rejects it otherwise)."""
+    requires_audit_trail: bool
+    """The policy pack's `audit-trail` requires a CloudTrail trail and a Config recorder in the
+    stack, or the declared `hpc:audit.mode: existing` naming the organization's."""
 
     def __post_init__(self) -> None:
         for field, value, (low, high) in (
@@ -80,6 +83,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         policy_enforcement="advisory",
         requires_notification_emails=False,
         requires_persistent_customer_key=False,
+        requires_audit_trail=False,
     ),
     "staging": EnvironmentProfile(
         name="staging",
@@ -95,6 +99,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         policy_enforcement="mandatory",
         requires_notification_emails=False,
         requires_persistent_customer_key=True,
+        requires_audit_trail=True,
     ),
     "prod": EnvironmentProfile(
         name="prod",
@@ -110,6 +115,7 @@ PROFILES: dict[Environment, EnvironmentProfile] = {
         policy_enforcement="mandatory",
         requires_notification_emails=True,
         requires_persistent_customer_key=True,
+        requires_audit_trail=True,
     ),
 }
 

@@ -136,6 +136,13 @@ DEFAULT_INTERFACE_ENDPOINTS = (
     "monitoring",
     "sts",
 )
+# Audit trail (`hpc:audit`): CloudTrail and AWS Config, created by the stack or run by the
+# organization. An account has one AWS Config configuration recorder per region.
+AUDIT_MODES = ("create", "existing")
+DEFAULT_AUDIT_MODE: Final = "create"
+AUDIT_LOG_RETENTION_DAYS_DEFAULT = 365
+CLOUDTRAIL_TRAIL_ARN_PATTERN = r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[A-Za-z0-9._-]{3,128}$"
+CONFIG_RECORDER_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,256}$"
 # NIST SP 800-171 asks that CUI be identified; these are the labels this platform accepts.
 DATA_CLASSIFICATIONS = ("public", "internal", "confidential", "cui", "restricted")
 COMPLIANCE_FRAMEWORKS = ("NIST-800-171", "HIPAA", "ITAR", "FedRAMP-Moderate", "none")
@@ -166,3 +173,37 @@ API_TIMEOUT_RANGE_MINUTES = (5, 360)
 SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
 # Special characters a generated password draws from: none of the above.
 SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
+
+# Fargate (Linux) task sizes: CPU units → every memory size (MiB) AWS accepts with them.
+FARGATE_TASK_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# Acceptance targets `hpcctl verify` measures on a deployed cluster (`hpc:performance`), from the
+# design this platform comes from: MPI latency under 15 µs with EFA, 100 Gbps per node, more than
+# 10 GB/s aggregate storage, job start under 30 s, scale-up under 5 min.
+PERFORMANCE_MAX_MPI_LATENCY_US_DEFAULT = 15.0
+PERFORMANCE_MIN_NODE_BANDWIDTH_GBPS_DEFAULT = 100.0
+PERFORMANCE_MIN_STORAGE_GBPS_DEFAULT = 10.0
+"""Used when `storage.target_aggregate_throughput_gbps` (the one storage target) is not set."""
+PERFORMANCE_MAX_JOB_START_SECONDS_DEFAULT = 30.0
+PERFORMANCE_MAX_SCALE_UP_SECONDS_DEFAULT = 300.0
+PERFORMANCE_STORAGE_TEST_NODES_DEFAULT = 2
+
+# The default user of each OS's official ParallelCluster AMI (ParallelCluster 3.16.1's
+# `constants.OS_MAPPING`): Slurm jobs `hpcctl verify` submits run as this user.
+PCLUSTER_OS_DEFAULT_USER: Final = {
+    "alinux2023": "ec2-user",
+    "ubuntu2204": "ubuntu",
+    "ubuntu2404": "ubuntu",
+    "rhel8": "ec2-user",
+    "rhel9": "ec2-user",
+    "rocky8": "rocky",
+    "rocky9": "rocky",
+}

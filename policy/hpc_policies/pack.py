@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel, Policy
 
-from . import encryption, network, spot, tagging
+from . import audit, encryption, network, spot, tagging
 from ._common import DEFAULT_ENFORCEMENT
 
 PACK_NAME = "hpc-platform"
@@ -16,13 +16,19 @@ PACK_NAME = "hpc-platform"
 PACK_VERSION = "0.1.0"
 DESCRIPTION = (
     "Compliance guardrails for the HPC platform: encryption at rest, Spot share, "
-    "NIST SP 800-171 tagging and network hygiene."
+    "NIST SP 800-171 tagging, network hygiene and audit records."
 )
 ENFORCEMENT_LEVEL: EnforcementLevel = DEFAULT_ENFORCEMENT
 
 
 def policies() -> list[Policy]:
-    found: list[Policy] = [*encryption.POLICIES, *spot.POLICIES, *tagging.POLICIES, *network.POLICIES]
+    found: list[Policy] = [
+        *encryption.POLICIES,
+        *spot.POLICIES,
+        *tagging.POLICIES,
+        *network.POLICIES,
+        *audit.POLICIES,
+    ]
     names = [p.name for p in found]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

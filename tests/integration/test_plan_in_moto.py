@@ -258,6 +258,22 @@ def test_moto_holds_the_planned_properties(
             "GroupName"
         ]
 
+    # Each subnet sits behind its tier's network ACL, with exactly the planned entries.
+    for acl in plan.of_type("aws:ec2/networkAcl:NetworkAcl"):
+        (real_acl,) = ec2.describe_network_acls(NetworkAclIds=[ids[str(acl.id)]])["NetworkAcls"]
+        assert {a["SubnetId"] for a in real_acl["Associations"]} == {ids[s] for s in acl.inputs["subnetIds"]}
+        planned_entries = {
+            (int(e["ruleNumber"]), bool(e["egress"]), str(e["protocol"]), e["cidrBlock"])
+            for e in (r.inputs for r in plan.of_type("aws:ec2/networkAclRule:NetworkAclRule"))
+            if e["networkAclId"] == str(acl.id)
+        }
+        real_entries = {
+            (e["RuleNumber"], e["Egress"], e["Protocol"], e["CidrBlock"])
+            for e in real_acl["Entries"]
+            if e["RuleNumber"] != 32767  # the ACL's final deny
+        }
+        assert real_entries == planned_entries, acl.name
+
     for target in plan.of_type("aws:efs/mountTarget:MountTarget"):
         real = efs.describe_mount_targets(MountTargetId=ids[str(target.id)])["MountTargets"][0]
         assert real["SubnetId"] == ids[target.inputs["subnetId"]]

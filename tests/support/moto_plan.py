@@ -64,6 +64,11 @@ NOT_BUILT: dict[str, str] = {
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "not read by ParallelCluster",
     "aws:amp/workspace:Workspace": "not read by ParallelCluster",
     "aws:grafana/workspace:Workspace": "not read by ParallelCluster",
+    "aws:cloudtrail/trail:Trail": "not read by ParallelCluster",
+    "aws:cfg/recorder:Recorder": "not read by ParallelCluster",
+    "aws:cfg/deliveryChannel:DeliveryChannel": "not read by ParallelCluster",
+    "aws:cfg/recorderStatus:RecorderStatus": "not read by ParallelCluster",
+    "aws:cfg/rule:Rule": "not read by ParallelCluster",
 }
 
 EFS_LIFECYCLE = {
@@ -155,6 +160,8 @@ class _Builder:
         ("aws:ec2/routeTable:RouteTable", "_route_table"),
         ("aws:ec2/route:Route", "_route"),
         ("aws:ec2/routeTableAssociation:RouteTableAssociation", "_route_table_association"),
+        ("aws:ec2/networkAcl:NetworkAcl", "_network_acl"),
+        ("aws:ec2/networkAclRule:NetworkAclRule", "_network_acl_rule"),
         ("aws:ec2/securityGroup:SecurityGroup", "_security_group"),
         ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "_default_security_group"),
         ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "_ingress_rule"),
@@ -412,6 +419,36 @@ class _Builder:
         target = {"SubnetId": i["subnetId"]} if i.get("subnetId") else {"GatewayId": i["gatewayId"]}
         association = self.aws("ec2").associate_route_table(RouteTableId=i["routeTableId"], **target)
         self.map(r.id, association["AssociationId"])
+
+    def _network_acl(self, r: PlannedResource, i: dict[str, Any]) -> None:
+        """A new ACL, then each planned subnet moved to it from the VPC's default ACL (what
+        pulumi-aws does with `subnet_ids`)."""
+        ec2 = self.aws("ec2")
+        acl_id = ec2.create_network_acl(VpcId=i["vpcId"], TagSpecifications=_tag_spec("network-acl", i))[
+            "NetworkAcl"
+        ]["NetworkAclId"]
+        self.map(r.id, acl_id)
+        for subnet in i.get("subnetIds") or []:
+            (current,) = ec2.describe_network_acls(
+                Filters=[{"Name": "association.subnet-id", "Values": [subnet]}]
+            )["NetworkAcls"]
+            (association,) = [a for a in current["Associations"] if a["SubnetId"] == subnet]
+            ec2.replace_network_acl_association(
+                AssociationId=association["NetworkAclAssociationId"], NetworkAclId=acl_id
+            )
+
+    def _network_acl_rule(self, r: PlannedResource, i: dict[str, Any]) -> None:
+        args: dict[str, Any] = {
+            "NetworkAclId": i["networkAclId"],
+            "RuleNumber": _int(i["ruleNumber"]),
+            "Protocol": str(i["protocol"]),
+            "RuleAction": i["ruleAction"],
+            "Egress": bool(i.get("egress", False)),
+            "CidrBlock": i["cidrBlock"],
+        }
+        if "fromPort" in i:
+            args["PortRange"] = {"From": _int(i["fromPort"]), "To": _int(i["toPort"])}
+        self.aws("ec2").create_network_acl_entry(**args)
 
     def _security_group(self, r: PlannedResource, i: dict[str, Any]) -> None:
         """The group, then its planned rules only: pulumi-aws (Terraform's provider) revokes the

@@ -67,16 +67,31 @@ def pcluster_python() -> Path:
 def run_pcluster_python(
     code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run `code` with the ParallelCluster venv's interpreter; stdout/stderr captured as text."""
+    """Run `code` with the ParallelCluster venv's interpreter; stdout/stderr captured as text.
+
+    In the fast loop a successful run's result is reused while nothing it depends on changed
+    (tests/support/result_cache.py)."""
+    from tests.support import result_cache
+
+    python = pcluster_python()
     full_env = {
         **os.environ,
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-2"),
         **(env or {}),
     }
-    return subprocess.run(
-        [str(pcluster_python()), "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(python), "-c", code, *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+        )
+
+    directory = result_cache.cache_directory()
+    if directory is None:
+        return run()
+    interpreter = f"{python.resolve()}\n{_MARKER_TEXT}\n{full_env['AWS_DEFAULT_REGION']}"
+    key = result_cache.run_key(code, args, env, interpreter)
+    return result_cache.cached_run(directory, key, args, run)

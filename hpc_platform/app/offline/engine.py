@@ -2,8 +2,9 @@
 
 The program function is the one `__main__.py` runs under the real engine; only the resource
 monitor is replaced. The monitor subclass below reaches into `pulumi.runtime.mocks` internals
-(`MockMonitor`, `_resolve_callbacks`, the `ROOT` context variable), which is why `pulumi` is pinned
-exactly and `tests/test_pins.py` fails when the pin moves.
+(`MockMonitor`, `_resolve_callbacks`, the `ROOT` context variable), and an offline run skips the
+SDK's source positions (`pulumi.runtime.resource._get_stack_trace`), which is why `pulumi` is
+pinned exactly and `tests/test_pins.py` fails when the pin moves.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.proto import engine_pb2
+from pulumi.runtime.proto import engine_pb2, source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -233,25 +237,58 @@ turns; without this, two first runs at once also fail on half-imported provider 
 Reentrant, so a caller can hold it across a plan and what it does with the result."""
 
 
+# The SDK walks the Python stack at every registration to tell the engine where the resource was
+# declared (for its diagnostics); the mock monitor ignores it and the plan does not record it, and
+# it was a tenth of a plan's time. An offline run sends the empty trace the SDK itself sends when it
+# finds no user frame; a real deployment in the same process still gets the SDK's own.
+_OFFLINE: ContextVar[bool] = ContextVar("_OFFLINE", default=False)
+
+
+class _StackTraceUnlessOffline:
+    def __init__(self, original: Callable[[], Any]) -> None:
+        self.original = original
+
+    def __call__(self) -> Any:
+        return source_pb2.StackTrace() if _OFFLINE.get() else self.original()
+
+
+@contextmanager
+def _without_source_positions() -> Iterator[None]:
+    if not isinstance(pulumi_resource._get_stack_trace, _StackTraceUnlessOffline):
+        pulumi_resource._get_stack_trace = _StackTraceUnlessOffline(pulumi_resource._get_stack_trace)
+    token = _OFFLINE.set(True)
+    try:
+        yield
+    finally:
+        _OFFLINE.reset(token)
+
+
 def run_offline(
     program: Callable[[], None],
     stack: str,
     config: dict[str, Any],
     region: str,
     preview: bool = True,
+    project: str = PROJECT,
 ) -> Plan:
     """Run `program` for `stack` with the given stack-file config (`{'hpc:network': {...}}`).
 
     Config values are passed to Pulumi the way the CLI passes them: objects as JSON strings.
+    `project` names another program's project (its URNs carry it), e.g. the portal's own.
     One run at a time per process (`PULUMI_RUNTIME_LOCK`); safe to call from any thread that is
     not running an asyncio event loop (the engine pumps the calling thread's own loop).
     """
     with PULUMI_RUNTIME_LOCK:
-        return _run_offline(program, stack, config, region, preview)
+        return _run_offline(program, stack, config, region, preview, project)
 
 
 def _run_offline(
-    program: Callable[[], None], stack: str, config: dict[str, Any], region: str, preview: bool
+    program: Callable[[], None],
+    stack: str,
+    config: dict[str, Any],
+    region: str,
+    preview: bool,
+    project: str,
 ) -> Plan:
     mocks = PlanMocks(region)
     monitor = CapturingMonitor(mocks)
@@ -266,7 +303,7 @@ def _run_offline(
             monitor=monitor,
             monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
             engine=engine,
-            project=PROJECT,
+            project=project,
             stack=stack,
             dry_run=preview,
             organization="organization",
@@ -274,13 +311,14 @@ def _run_offline(
         )
     )
     try:
-        _sync_await(run_in_stack(program))
+        with _without_source_positions():
+            _sync_await(run_in_stack(program))
     finally:
         settings.ROOT.set(None)
         pulumi.runtime.set_all_config({}, [])
     plan = Plan(
         stack=stack,
-        project=PROJECT,
+        project=project,
         resources=monitor.planned,
         outputs=monitor.stack_outputs,
         generated=frozenset(mocks.generated),

@@ -48,6 +48,7 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:ec2/placementGroup:PlacementGroup": (None, "ec2", "placement-group/{id}"),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce-", "ec2", "vpc-endpoint/{id}"),
     "aws:ec2/flowLog:FlowLog": ("fl-", "ec2", "vpc-flow-log/{id}"),
+    "aws:ec2/networkAcl:NetworkAcl": ("acl-", "ec2", "network-acl/{id}"),
     "aws:ec2/launchTemplate:LaunchTemplate": ("lt-", "ec2", "launch-template/{id}"),
     "aws:fsx/lustreFileSystem:LustreFileSystem": ("fs-", "fsx", "file-system/{id}"),
     "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": ("dra-", "fsx", "association/{id}"),
@@ -66,6 +67,8 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:secretsmanager/secret:Secret": (None, "secretsmanager", "secret:{id}-AbCdEf"),
     "aws:rds/cluster:Cluster": (None, "rds", "cluster:{id}"),
     "aws:rds/clusterInstance:ClusterInstance": (None, "rds", "db:{id}"),
+    "aws:rds/instance:Instance": (None, "rds", "db:{id}"),
+    "aws:ecs/cluster:Cluster": (None, "ecs", "cluster/{id}"),
     "aws:rds/subnetGroup:SubnetGroup": (None, "rds", "subgrp:{id}"),
     "aws:s3/bucket:Bucket": (None, "s3", "{id}"),
     "aws:s3/bucketV2:BucketV2": (None, "s3", "{id}"),
@@ -74,6 +77,8 @@ _ID_AND_ARN: dict[str, tuple[str | None, str, str]] = {
     "aws:grafana/workspace:Workspace": ("g-", "grafana", "/workspaces/{id}"),
     "aws:cloudwatch/eventRule:EventRule": (None, "events", "rule/{id}"),
     "aws:cloudformation/stack:Stack": (None, "cloudformation", "stack/{id}/{uuid}"),
+    "aws:cloudtrail/trail:Trail": (None, "cloudtrail", "trail/{id}"),
+    "aws:cfg/rule:Rule": (None, "config", "config-rule/{id}"),
 }
 
 # Services whose ARNs carry no region (global services).
@@ -106,6 +111,27 @@ def _fsx_outputs(resource_id: str, inputs: dict[str, Any], region: str) -> Outpu
     }
 
 
+# Engine → its default port (what RDS answers when the program sets none).
+_RDS_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
+
+
+def _rds_instance_outputs(resource_id: str, inputs: dict[str, Any], region: str) -> Outputs:
+    port = inputs.get("port") or _RDS_DEFAULT_PORTS.get(str(inputs.get("engine")), 5432)
+    address = f"{resource_id}.{digest(resource_id, 12)}.{region}.rds.amazonaws.com"
+    outputs: Outputs = {"address": address, "port": port, "endpoint": f"{address}:{port}"}
+    if inputs.get("manageMasterUserPassword"):
+        # RDS creates and owns this secret (`rds!db-<uuid>`); its value never passes the program.
+        secret = f"rds!db-{uuid_like(resource_id)}"
+        outputs["masterUserSecrets"] = [
+            {
+                "secretArn": _arn("secretsmanager", region, f"secret:{secret}-AbCdEf"),
+                "kmsKeyId": inputs.get("masterUserSecretKmsKeyId") or "alias/aws/secretsmanager",
+                "secretStatus": "active",
+            }
+        ]
+    return outputs
+
+
 def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: str) -> Outputs:
     """Computed outputs the real provider returns and this program reads."""
     if token == "aws:ec2/vpc:Vpc":
@@ -132,6 +158,8 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
             "endpoint": f"{resource_id}.cluster-{digest(resource_id, 12)}.{region}.rds.amazonaws.com",
             "port": 3306,
         }
+    if token == "aws:rds/instance:Instance":
+        return _rds_instance_outputs(resource_id, inputs, region)
     if token == "aws:sns/topic:Topic":
         return {"name": resource_id}
     if token == "aws:amp/workspace:Workspace":

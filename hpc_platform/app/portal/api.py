@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hpc_platform.app.portal import auth, flow, queue
+from hpc_platform.app.portal import auth, flow, queue, web
 from hpc_platform.app.portal.assess import Assessor, InvalidConfig, config_diff, parse_body
 from hpc_platform.app.portal.auth import Principal
 from hpc_platform.app.portal.db import make_engine, session_scope
@@ -270,8 +270,10 @@ def create_app(
     engine: Engine | None = None,
     assessor: flow.Assessing | None = None,
     diff: flow.ConfigDiff = config_diff,
+    pages: web.WebSettings | None = None,
 ) -> FastAPI:
-    """The API over `settings`' database (created if `engine` is not given; the caller migrates)."""
+    """The API over `settings`' database (created if `engine` is not given; the caller migrates),
+    with the pages (`web.install`; `pages` defaults to `WebSettings.from_env(settings)`)."""
     db = engine or make_engine(settings.database_url)
     planner: flow.Assessing = assessor if assessor is not None else Assessor()
     policy = flow.Policy(auto_approve_dev=settings.auto_approve_dev)
@@ -521,6 +523,7 @@ def create_app(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    web.install(app, pages)
     return app
 
 

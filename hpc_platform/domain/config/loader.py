@@ -24,6 +24,8 @@ from hpc_platform.domain.config.keys import NAMESPACE, field_of, split_key, stac
 from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.config.validators import run_validators
 from hpc_platform.domain.limits import (
+    CLOUDTRAIL_TRAIL_ARN_PATTERN,
+    CONFIG_RECORDER_NAME_PATTERN,
     IAM_ROLE_ARN_PATTERN,
     PCLUSTER_CLUSTER_NAME_PATTERN,
     PCLUSTER_CLUSTER_NAME_RULE,
@@ -38,6 +40,10 @@ PATTERN_DESCRIPTIONS = {
     PCLUSTER_CLUSTER_NAME_PATTERN: f"is not a valid cluster name; {PCLUSTER_CLUSTER_NAME_RULE}",
     IAM_ROLE_ARN_PATTERN: "is not an IAM role ARN; use the API stack's ParallelClusterApiUserRole "
     "output (arn:aws:iam::<account>:role/PCAPIUserRole-…)",
+    CLOUDTRAIL_TRAIL_ARN_PATTERN: "is not a CloudTrail trail ARN; use "
+    "arn:aws:cloudtrail:<region>:<account>:trail/<name> (the trail's ARN, not its name)",
+    CONFIG_RECORDER_NAME_PATTERN: "is not an AWS Config recorder name: 1 to 256 letters, digits, "
+    "'.', '_' or '-'",
 }
 
 

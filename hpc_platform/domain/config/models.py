@@ -25,10 +25,15 @@ from hpc_platform.domain.limits import (
     ALARM_SPOT_INTERRUPTIONS_PER_HOUR_DEFAULT,
     API_TIMEOUT_DEFAULT_MINUTES,
     API_TIMEOUT_RANGE_MINUTES,
+    AUDIT_LOG_RETENTION_DAYS_DEFAULT,
+    AUDIT_MODES,
     BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT,
+    CLOUDTRAIL_TRAIL_ARN_PATTERN,
     CLOUDWATCH_RETENTION_DAYS,
     COMPLIANCE_FRAMEWORKS,
+    CONFIG_RECORDER_NAME_PATTERN,
     DATA_CLASSIFICATIONS,
+    DEFAULT_AUDIT_MODE,
     DEFAULT_ENABLE_FLOW_LOGS,
     DEFAULT_ENABLE_S3_GATEWAY_ENDPOINT,
     DEFAULT_FLOW_LOG_RETENTION_DAYS,
@@ -55,6 +60,12 @@ from hpc_platform.domain.limits import (
     PCLUSTER_MAX_QUEUES,
     PCLUSTER_SLURM_NAME_MAX,
     PCLUSTER_SLURM_NAME_PATTERN,
+    PERFORMANCE_MAX_JOB_START_SECONDS_DEFAULT,
+    PERFORMANCE_MAX_MPI_LATENCY_US_DEFAULT,
+    PERFORMANCE_MAX_SCALE_UP_SECONDS_DEFAULT,
+    PERFORMANCE_MIN_NODE_BANDWIDTH_GBPS_DEFAULT,
+    PERFORMANCE_MIN_STORAGE_GBPS_DEFAULT,
+    PERFORMANCE_STORAGE_TEST_NODES_DEFAULT,
     RESEARCH_GROUP_TAG,
     S3_MIN_DAYS_BEFORE_IA,
     SLURMDBD_PASSWORD_FORBIDDEN,
@@ -340,9 +351,14 @@ class StorageConfig(Model):
     """The S3 data repository."""
     efs_home: EfsHomeConfig = EfsHomeConfig()
     """EFS home directories mounted at /home on every node."""
-    target_aggregate_throughput_gbps: float | None = Field(default=None, gt=0)
-    """What the design promises across both Lustre file systems; the plan shows it beside the
-    baseline the capacity and throughput settings actually give."""
+    target_aggregate_throughput_gbps: float | None = Field(
+        default=None,
+        gt=0,
+        description="What the design promises across both Lustre file systems; the plan shows it "
+        "beside the baseline the capacity and throughput settings actually give, and `hpcctl verify` "
+        "holds IOR's measured aggregate to it. Omitted: the plan shows no target and `hpcctl verify` "
+        f"uses the design's {PERFORMANCE_MIN_STORAGE_GBPS_DEFAULT:g} GB/s.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,6 +607,40 @@ class ObservabilityConfig(Model):
         return _cloudwatch_retention(value)
 
 
+class AuditConfig(Model):
+    """The audit trail (NIST SP 800-171 3.3.1, 3.3.2): CloudTrail and AWS Config with the managed
+    rules listed in `docs/audit.md`, created by the stack or run by the organization."""
+
+    mode: Literal[AUDIT_MODES] = DEFAULT_AUDIT_MODE  # type: ignore[valid-type]
+    """`create`: a multi-region CloudTrail trail (log file validation on) to its own versioned,
+    KMS-encrypted bucket and to a CloudWatch log group, plus an AWS Config recorder (every
+    supported resource type, global ones included) and delivery channel to the same bucket.
+    `existing`: the organization already runs a trail and Config in this account and region (an
+    account has one Config recorder per region); name them in `existing_trail_arn` and
+    `existing_config_recorder_name`, and the stack creates neither."""
+    existing_trail_arn: Annotated[str, StringConstraints(pattern=CLOUDTRAIL_TRAIL_ARN_PATTERN)] | None = None
+    """The organization's trail that records this account (mode `existing`, required there):
+    `arn:aws:cloudtrail:<region>:<account>:trail/<name>`. Must be left out in mode `create`."""
+    existing_config_recorder_name: (
+        Annotated[str, StringConstraints(pattern=CONFIG_RECORDER_NAME_PATTERN)] | None
+    ) = None
+    """Name of the AWS Config recorder the organization runs in this account and region (mode
+    `existing`, required there; e.g. `default`, or Control Tower's
+    `aws-controltower-BaselineConfigRecorder`). Must be left out in mode `create`."""
+    log_retention_days: int = AUDIT_LOG_RETENTION_DAYS_DEFAULT
+    """Retention of the trail's CloudWatch log group (mode `create`); must be a value CloudWatch
+    accepts. The bucket keeps every log file, versioned, without expiry."""
+    enable_managed_rules: bool = True
+    """Deploy the AWS Config managed rules of `docs/audit.md` (in mode `existing` they evaluate
+    with the organization's recorder). Off: no rules (e.g. when an organization conformance pack
+    already deploys them)."""
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _cloudwatch_retention(value)
+
+
 class ComplianceConfig(Model):
     frameworks: list[Literal[COMPLIANCE_FRAMEWORKS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["NIST-800-171"], min_length=1
@@ -622,6 +672,28 @@ class ComplianceConfig(Model):
 
 
 # ---------------------------------------------------------------------------------------------
+# Performance acceptance targets
+# ---------------------------------------------------------------------------------------------
+class PerformanceConfig(Model):
+    """What `hpcctl verify` holds measurements on the deployed cluster to; a missed target makes it
+    exit non-zero. The storage target is `storage.target_aggregate_throughput_gbps`."""
+
+    max_mpi_latency_us: float = Field(default=PERFORMANCE_MAX_MPI_LATENCY_US_DEFAULT, gt=0)
+    """Most `osu_latency` may report for its smallest message between two nodes of an EFA queue,
+    in microseconds."""
+    min_node_bandwidth_gbps: float = Field(default=PERFORMANCE_MIN_NODE_BANDWIDTH_GBPS_DEFAULT, gt=0)
+    """Least peak `osu_bw` bandwidth between two nodes of an EFA queue, in gigabits per second
+    (OSU reports MB/s, 10^6 bytes: Gbps = MB/s × 8 / 1000)."""
+    max_job_start_seconds: float = Field(default=PERFORMANCE_MAX_JOB_START_SECONDS_DEFAULT, gt=0)
+    """Most seconds from submit to start of a job on a node that is already up."""
+    max_scale_up_seconds: float = Field(default=PERFORMANCE_MAX_SCALE_UP_SECONDS_DEFAULT, gt=0)
+    """Most seconds from submit to start of a job on a queue scaled to zero (a node boots)."""
+    storage_test_nodes: int = Field(default=PERFORMANCE_STORAGE_TEST_NODES_DEFAULT, ge=1)
+    """Nodes IOR runs on for the aggregate storage throughput; more clients reach more of a large
+    file system's throughput. At most the max nodes of the queue IOR runs on."""
+
+
+# ---------------------------------------------------------------------------------------------
 # The stack
 # ---------------------------------------------------------------------------------------------
 class StackConfig(Model):
@@ -641,6 +713,10 @@ class StackConfig(Model):
     """The ParallelCluster/Slurm cluster."""
     observability: ObservabilityConfig = ObservabilityConfig()
     """Alarms, dashboard, budgets, managed Prometheus/Grafana."""
+    performance: PerformanceConfig = PerformanceConfig()
+    """Acceptance targets `hpcctl verify` measures on the deployed cluster."""
+    audit: AuditConfig = AuditConfig()
+    """CloudTrail, AWS Config and its managed rules (AuditTrail), or the organization's."""
     compliance: ComplianceConfig
     """Labels every taggable resource carries (NIST 800-171 3.1.3/3.8: identify CUI and owners)."""
 

@@ -2,7 +2,7 @@
 
 Field-level rules stay on the models; these run only when the schema has parsed. Each validator
 yields `Finding`s with the exact key path it is about (`network`, `storage`, `cluster`,
-`observability`, `compliance`); `run_validators` runs them all, in this registry's order.
+`observability`, `compliance`, `performance`); `run_validators` runs them all, in this registry's order.
 Validators compare no environment names: what an environment requires is in its
 `hpc_platform.domain.environments` profile.
 """
@@ -10,7 +10,14 @@ Validators compare no environment names: what an environment requires is in its
 from hpc_platform.domain.catalog import InstanceCatalog
 from hpc_platform.domain.config.errors import Finding
 from hpc_platform.domain.config.models import StackConfig
-from hpc_platform.domain.config.validators import cluster, compliance, network, observability, storage
+from hpc_platform.domain.config.validators import (
+    cluster,
+    compliance,
+    network,
+    observability,
+    performance,
+    storage,
+)
 from hpc_platform.domain.config.validators.base import Validator
 
 VALIDATORS: tuple[Validator, ...] = (
@@ -19,6 +26,7 @@ VALIDATORS: tuple[Validator, ...] = (
     *compliance.VALIDATORS,
     *cluster.VALIDATORS,
     *observability.VALIDATORS,
+    *performance.VALIDATORS,
 )
 
 

@@ -1,4 +1,4 @@
-"""Compliance rules: the tags every taggable resource carries."""
+"""Compliance rules: the tags every taggable resource carries, and the audit trail's mode."""
 
 from collections.abc import Iterator
 
@@ -37,7 +37,40 @@ class ReservedTagKeyValidator(Validator):
             yield Finding(("compliance", "extra_tags", key), reserved_tag_problem(key))
 
 
+class AuditModeValidator(Validator):
+    """Mode `existing` names the organization's trail and Config recorder (the policy pack then
+    accepts a stack without its own); mode `create` makes both, so naming others is a mistake."""
+
+    name = "audit-mode"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        audit = config.audit
+        named = {
+            "existing_trail_arn": (
+                audit.existing_trail_arn,
+                "the organization trail's ARN (arn:aws:cloudtrail:<region>:<account>:trail/<name>)",
+            ),
+            "existing_config_recorder_name": (
+                audit.existing_config_recorder_name,
+                "the name of the AWS Config recorder the organization runs in this account and region",
+            ),
+        }
+        for key, (value, what) in named.items():
+            if audit.mode == "existing" and value is None:
+                yield Finding(
+                    ("audit", key),
+                    f"is required when hpc:audit.mode is existing; give {what}, or set mode: create",
+                )
+            elif audit.mode == "create" and value is not None:
+                yield Finding(
+                    ("audit", key),
+                    "is only used when hpc:audit.mode is existing (mode create makes the stack's own "
+                    "trail and recorder); remove it, or set mode: existing",
+                )
+
+
 VALIDATORS: tuple[Validator, ...] = (
     TagCountValidator(),
     ReservedTagKeyValidator(),
+    AuditModeValidator(),
 )

@@ -1,4 +1,5 @@
-"""Network rules: subnet layout, availability zones, SSH ingress, compute-subnet capacity."""
+"""Network rules: subnet layout, availability zones, SSH ingress, compute-subnet capacity, network
+ACL size."""
 
 import ipaddress
 from collections import Counter
@@ -9,7 +10,12 @@ from hpc_platform.domain.config.errors import Finding
 from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.config.validators.base import Validator
 from hpc_platform.domain.limits import SUBNET_RESERVED_ADDRESSES, VPC_PREFIX_LENGTHS
-from hpc_platform.domain.network import SUBNET_TIERS, subnet_count_problem
+from hpc_platform.domain.network import (
+    SUBNET_TIERS,
+    network_acl_problems,
+    network_acl_rules,
+    subnet_count_problem,
+)
 from hpc_platform.domain.placement import queue_placements, unknown_az_problem
 
 
@@ -115,9 +121,28 @@ class ComputeSubnetCapacityValidator(Validator):
                 )
 
 
+class NetworkAclQuotaValidator(Validator):
+    """Each tier's network ACL (one rule per SSH CIDR and direction, and per merged subnet block)
+    fits AWS's default rule quota, or creating it fails halfway through a deploy."""
+
+    name = "network-acl-quota"
+
+    def validate(self, config: StackConfig, catalog: InstanceCatalog) -> Iterator[Finding]:
+        network = config.network
+        rules = network_acl_rules(
+            {tier: network.subnets.tier(tier) for tier in SUBNET_TIERS},
+            internet=network.nat_gateways != "none",
+            ssh_ingress_cidrs=network.ssh_ingress_cidrs,
+        )
+        loc = ("network", "ssh_ingress_cidrs") if network.ssh_ingress_cidrs else ("network", "subnets")
+        for problem in network_acl_problems(rules):
+            yield Finding(loc, problem)
+
+
 VALIDATORS: tuple[Validator, ...] = (
     SubnetLayoutValidator(),
     AvailabilityZoneExistsValidator(),
     SshIngressValidator(),
     ComputeSubnetCapacityValidator(),
+    NetworkAclQuotaValidator(),
 )
