@@ -99,3 +99,27 @@ def data_dir_settings(path: Path, **overrides: Any) -> Any:
 
     base = PortalSettings.from_env(path)
     return replace(base, **overrides)
+
+
+class WriteLockProbe(FakeAssessor):
+    """An assessor that, while it "plans", tries to take the SQLite database's write lock from a
+    second connection, as a worker's claim or heartbeat would: records whether it could."""
+
+    def __init__(self, database: Path) -> None:
+        super().__init__()
+        self.database = database
+        self.writable: list[bool] = []
+
+    def assess(self, stack: str, config: Mapping[str, Any], kind: str | None = None) -> FakeAssessment:
+        import sqlite3
+
+        other = sqlite3.connect(self.database, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            self.writable.append(True)
+        except sqlite3.OperationalError:  # "database is locked"
+            self.writable.append(False)
+        finally:
+            other.close()
+        return super().assess(stack, config, kind)

@@ -21,7 +21,7 @@ from hpc_platform.app.portal.migrations import upgrade
 from hpc_platform.app.portal.models import Approval, Environment, Request
 from hpc_platform.app.portal.worker import Worker
 from tests.portal.conftest import add_user
-from tests.portal.fakes import FakeAssessor, FakeOperations, data_dir_settings, dev_config
+from tests.portal.fakes import FakeAssessor, FakeOperations, WriteLockProbe, data_dir_settings, dev_config
 from tests.support.stacks import stack_file
 
 
@@ -316,3 +316,12 @@ def test_every_state_change_is_in_the_audit_log_with_who_and_when(portal: Portal
     ):
         assert entry in seen
     assert all(e["at"] for e in log)
+
+
+def test_the_plan_runs_without_holding_the_database_write_lock(tmp_path: Path) -> None:
+    """An offline plan takes seconds; the workers' claims and heartbeats must not wait for it."""
+    probe = WriteLockProbe(tmp_path / "portal.db")
+    for portal in make_portal(tmp_path, probe):
+        create_env(portal)
+        assert submit(portal, dev_config("dev")).status_code == 201
+    assert probe.writable == [True]

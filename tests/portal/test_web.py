@@ -20,7 +20,7 @@ from hpc_platform.app.portal.db import session_scope
 from hpc_platform.app.portal.models import Environment, Job, Request, Token, User
 from hpc_platform.app.portal.settings import PortalSettings
 from tests.portal.conftest import add_user
-from tests.portal.fakes import FakeAssessment
+from tests.portal.fakes import FakeAssessment, WriteLockProbe
 
 
 class ValidatingAssessor:
@@ -411,6 +411,25 @@ def test_fields_carry_the_models_bounds_and_help() -> None:
     fields = {f.key: f for f in forms.all_fields(read_stack_file(stack_file("dev")))}
     max_count = fields["hpc:cluster.queues[0].compute_resources[0].max_count"]
     assert max_count.kind == "int" and max_count.minimum == 1
-    assert fields["hpc:cluster.queues[0].capacity_type"].options == ("ONDEMAND", "SPOT")
+    assert fields["hpc:cluster.queues[0].capacity_type"].options == ("ONDEMAND", "SPOT", "CAPACITY_BLOCK")
     assert fields["hpc:observability.budget.monthly_limit_usd"].kind == "float"
     assert fields["hpc:cluster.queues[0].name"].help
+
+
+def test_the_page_submit_plans_without_holding_the_database_write_lock(
+    settings: PortalSettings, db: Engine, tmp_path: Path
+) -> None:
+    probe = WriteLockProbe(tmp_path / "portal.db")
+    _, token = add_user(db, "rita", "genomics", "requester")
+    app = create_app(settings, engine=db, assessor=probe, pages=LOCAL)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        csrf = sign_in(c, token)
+        c.post(
+            "/environments", data={"name": "gen-dev", "group": "genomics", "kind": "dev", "csrf_token": csrf}
+        )
+        csrf, base = _request_form(c, "gen-dev")
+        form = {"csrf_token": csrf, "mode": "fields", "base": base}
+        done = c.post("/environments/gen-dev/requests", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert probe.writable == [True]
+    assert count(db, Request) == 1

@@ -313,6 +313,10 @@ def create_app(
                     break
             if principal is None:
                 raise Unauthenticated
+            if not write:
+                # Authenticating may record the token's use; end that write here, so a read scope
+                # holds no write lock while it works (an assessment plans for seconds).
+                session.commit()
             return work(session, principal)
 
     @app.get("/healthz", tags=["service"])
@@ -372,19 +376,25 @@ def create_app(
         raw = await request.body()
         content_type = request.headers.get("content-type", "application/json")
 
-        def work(session: Session, principal: Principal) -> dict[str, Any]:
+        def assessed(session: Session, principal: Principal) -> tuple[dict[str, Any], flow.AssessmentLike]:
             flow.environment_for(session, principal, name)  # 401/404/403 before looking at the body
             try:
                 config = parse_body(raw, content_type)
-                req = flow.submit_request(session, principal, name, config, planner, diff)
+                return config, flow.assess_submission(session, principal, name, config, planner)
             except InvalidConfig as exc:
                 raise flow.Invalid(
                     f"Pulumi.{name}.yaml: the config has {len(exc.problems)} problem(s)",
                     [flow.problem(p.key, p.message) for p in exc.problems],
                 ) from None
+
+        # The plan runs in a read transaction; only storing the request takes the write lock.
+        config, assessment = await run_in_threadpool(call, request, assessed, write=False)
+
+        def store(session: Session, principal: Principal) -> dict[str, Any]:
+            req = flow.submit_request(session, principal, name, config, planner, diff, assessment=assessment)
             return request_json(session, req)
 
-        return JSONResponse(await run_in_threadpool(call, request, work), status_code=201)
+        return JSONResponse(await run_in_threadpool(call, request, store), status_code=201)
 
     @app.post("/api/environments/{name}/destroy", status_code=201, tags=["requests"])
     def destroy(request: HttpRequest, name: str, _: Credentials) -> dict[str, Any]:

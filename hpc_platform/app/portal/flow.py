@@ -270,17 +270,14 @@ def create_environment(
 
 
 # --- requests -----------------------------------------------------------------------------------
-def submit_request(
-    session: Session,
-    principal: Principal,
-    env_name: str,
-    config: Mapping[str, Any],
-    assessor: Assessing,
-    diff: ConfigDiff,
-) -> Request:
-    """A create or update request: the config is assessed first (a bad one raises `Invalid` with
-    one problem per key and stores nothing), then stored with its diff, older open requests are
-    superseded and the preview is queued."""
+def assess_submission(
+    session: Session, principal: Principal, env_name: str, config: Mapping[str, Any], assessor: Assessing
+) -> AssessmentLike:
+    """The read-only half of a submission: may the caller submit here, does the config name the
+    environment's kind, and the assessment (a bad config raises `Invalid` or the assessor's
+    `InvalidConfig`, one problem per key). An offline plan takes seconds, so callers run this in a
+    read transaction and pass its result to `submit_request`: on SQLite a write transaction holds
+    the database's only write lock, which workers need for claims and heartbeats."""
     env = environment_for(session, principal, env_name)
     declared = config.get(stack_key("environment"))
     if declared != env.kind:
@@ -294,7 +291,25 @@ def submit_request(
                 )
             ],
         )
-    assessment = assessor.assess(env.name, config, env.kind)  # raises the assessor's InvalidConfig
+    return assessor.assess(env.name, config, env.kind)
+
+
+def submit_request(
+    session: Session,
+    principal: Principal,
+    env_name: str,
+    config: Mapping[str, Any],
+    assessor: Assessing,
+    diff: ConfigDiff,
+    *,
+    assessment: AssessmentLike | None = None,
+) -> Request:
+    """A create or update request: the config is assessed first (`assess_submission`, or its
+    result for this same config given as `assessment`; a bad config stores nothing), then stored
+    with its diff, older open requests are superseded and the preview is queued."""
+    if assessment is None:
+        assessment = assess_submission(session, principal, env_name, config, assessor)
+    env = environment_for(session, principal, env_name)
     env = _environment(session, env_name, lock=True) or env
     action = "create" if env.current_config is None else "update"
     changes = diff(env.current_config, config)
