@@ -321,6 +321,22 @@ def test_a_destroy_whose_stack_changed_since_its_preview_goes_back_to_preview(
         assert session.scalars(select(Environment.status)).one() == "ready"
 
 
+def test_a_destroy_fails_instead_of_running_when_the_deployed_config_changed_meanwhile(
+    engine: Engine, worker: Worker, ops: FakeOperations
+) -> None:
+    requester, approver = setup_env(engine, kind="staging")
+    applied(engine, worker, requester, approver, "staging")
+    rid = destroy(engine, requester)
+    with session_scope(engine) as session:  # deployed by some other path while the preview waited
+        session.scalars(select(Environment)).one().current_config_hash = "f" * 64
+    calls = len(ops.calls)
+    drain(worker)
+    assert len(ops.calls) == calls
+    with session_scope(engine) as session:
+        req = session.get_one(Request, rid)
+        assert req.state == "failed" and req.error and "deployed config changed" in req.error
+
+
 def test_a_dev_destroy_is_approved_automatically_after_its_preview(
     engine: Engine, db_url: str, tmp_path: Path, ops: FakeOperations
 ) -> None:
