@@ -70,6 +70,9 @@ class DecisionIn(Strict):
     config_hash: str | None = Field(None, max_length=64, description="The config hash you reviewed")
     plan_sha256: str | None = Field(None, max_length=64, description="The plan SHA-256 you reviewed")
     stack_version: int | None = Field(None, description="The stack version you reviewed")
+    summary_sha256: str | None = Field(
+        None, max_length=64, description="The `summary_sha256` of the preview summary you reviewed"
+    )
 
 
 class ResolveIn(Strict):
@@ -111,6 +114,8 @@ def request_json(session: Session, req: Request, *, full: bool = True) -> dict[s
         "config_hash": req.config_hash,
         "plan_sha256": req.plan_sha256,
         "plan_stack_version": req.plan_stack_version,
+        "preview_summary": req.preview_summary,
+        "summary_sha256": flow.summary_sha256(req.preview_summary),
         "superseded_by": req.superseded_by_id,
         "error": req.error,
         "created_at": _when(req.created_at),
@@ -143,6 +148,7 @@ def approval_json(session: Session, approval: Approval) -> dict[str, Any]:
         "config_hash": approval.config_hash,
         "plan_sha256": approval.plan_sha256,
         "stack_version": approval.stack_version,
+        "preview_summary": approval.preview_summary,
         "created_at": _when(approval.created_at),
     }
 
@@ -463,7 +469,7 @@ def create_app(
         return call(request, work, write=False)  # type: ignore[no-any-return]
 
     def _decide(request: HttpRequest, request_id: int, decision: str, body: DecisionIn) -> JSONResponse:
-        reviewed = flow.Reviewed(body.config_hash, body.plan_sha256, body.stack_version)
+        reviewed = flow.Reviewed(body.config_hash, body.plan_sha256, body.stack_version, body.summary_sha256)
 
         def work(session: Session, principal: Principal) -> tuple[int, dict[str, Any]]:
             outcome = flow.decide(session, principal, request_id, decision, body.comment, reviewed)

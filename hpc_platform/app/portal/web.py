@@ -915,6 +915,7 @@ def request_page(request: HttpRequest, request_id: int) -> Response:
             assessment=req.assessment,
             changes=(req.diff or {}).get("changes", []),
             performance=performance_lines(env.name, req.config),
+            summary_sha256=flow.summary_sha256(req.preview_summary),
             may_decide=may_decide,
             why_not=why_not,
             may_cancel=req.state in ("validated", "previewing", "awaiting_approval", "approved", "applying"),
@@ -935,6 +936,7 @@ async def decide(request: HttpRequest, request_id: int) -> Response:
         config_hash=str(form.get("config_hash") or "") or None,
         plan_sha256=str(form.get("plan_sha256") or "") or None,
         stack_version=number("stack_version"),
+        summary_sha256=str(form.get("summary_sha256") or "") or None,
     )
     comment = str(form.get("comment") or "").strip() or None
 
