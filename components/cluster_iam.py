@@ -121,6 +121,29 @@ def metrics_policy(namespace: str = metrics.SLURM_NAMESPACE) -> dict[str, Any]:
     }
 
 
+def prometheus_remote_write_policy(workspace_arn: str) -> dict[str, Any]:
+    """The head node's metrics collector may write to this one Managed Prometheus workspace, and
+    list the instances its EC2 discovery reads (Describe* calls take no resource-level
+    permissions)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RemoteWriteToTheWorkspace",
+                "Effect": "Allow",
+                "Action": "aps:RemoteWrite",
+                "Resource": workspace_arn,
+            },
+            {
+                "Sid": "DiscoverClusterNodes",
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeInstances", "ec2:DescribeAvailabilityZones"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
 def head_node_policy(
     *,
     partition: str,

@@ -5,7 +5,8 @@ the Managed Prometheus workspace. Alarms (Lustre free capacity, head node status
 queue depth, Spot interruption rate) and AWS Budgets (a monthly limit, one per research group)
 publish to the topic; the topic fans out to the given e-mail addresses. A CloudWatch dashboard
 (`components.observability_dashboard`) shows the same signals; Managed Prometheus and Managed
-Grafana come when enabled.
+Grafana come when enabled, and with a Grafana token the Slurm, node and Lustre dashboards of
+`components/dashboards/` are provisioned in Grafana as code.
 
 The component is a library: its args are plain values and Pulumi inputs (ids, names, thresholds),
 never the stack config. What exists elsewhere (the Lustre file systems, the EFS home, the head
@@ -33,6 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from components.grafana_dashboards import (
+    DASHBOARDS,
+    PROMETHEUS_DASHBOARDS,
+    cloudwatch_data_source_json,
+    dashboard_json,
+    prometheus_data_source_json,
+)
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from components.observability_dashboard import dashboard_body
 from hpc_platform.domain.limits import (
@@ -51,6 +59,7 @@ from hpc_platform.domain.rules import budget_alert_thresholds_problem
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
+    import pulumiverse_grafana as grafana
 else:
     # Only the pulumi-aws modules the component uses (see components/_aws.py).
     from components._aws import aws
@@ -129,6 +138,11 @@ class ObservabilityArgs:
     """Create an Amazon Managed Service for Prometheus workspace."""
     enable_managed_grafana: bool = False
     """Create an Amazon Managed Grafana workspace (reads CloudWatch and Prometheus)."""
+    grafana_auth: pulumi.Input[str] | None = None
+    """A service-account token of the Managed Grafana workspace (keep it a Pulumi secret). With
+    it, the Prometheus and CloudWatch data sources and the dashboards in `components/dashboards/`
+    are provisioned as code through Grafana's API. Omitted: import them by hand
+    (docs/grafana.md). Ignored without `enable_managed_grafana`."""
     grafana_authentication_providers: Sequence[str] = ("AWS_SSO",)
     """Managed Grafana sign-in: `AWS_SSO` (IAM Identity Center must be enabled) or `SAML`."""
     kms_deletion_window_days: int | None = None
@@ -211,8 +225,11 @@ class Observability(pulumi.ComponentResource):
         self._budgets()
         if args.enable_managed_prometheus:
             self._prometheus()
+        self.grafana_dashboards: dict[str, grafana.oss.Dashboard] = {}
         if args.enable_managed_grafana:
             self._grafana()
+            if args.grafana_auth is not None:
+                self._grafana_dashboards(args.grafana_auth)
         self._dashboard()
 
         self.alerts_topic_arn = self.topic.arn
@@ -584,6 +601,55 @@ class Observability(pulumi.ComponentResource):
             tags=self._tags("grafana"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
+
+    def _grafana_dashboards(self, auth: pulumi.Input[str]) -> None:
+        """Data sources and dashboards in the managed workspace, through Grafana's API as the
+        token's service account. The Slurm and node dashboards need the Prometheus workspace."""
+        # Loaded only when a token is configured: most stacks never provision Grafana as code.
+        import pulumiverse_grafana as grafana
+
+        assert self.grafana_workspace is not None
+        child = pulumi.ResourceOptions(parent=self)
+        provider = grafana.Provider(
+            f"{self._name}-grafana-api",
+            url=self.grafana_workspace.endpoint.apply(lambda endpoint: f"https://{endpoint}"),
+            auth=pulumi.Output.secret(auth),
+            opts=child,
+        )
+        via = pulumi.ResourceOptions(parent=self, provider=provider)
+        grafana.oss.DataSource(
+            f"{self._name}-grafana-cloudwatch",
+            name="CloudWatch",
+            type="cloudwatch",
+            uid=f"{self._prefix}-cloudwatch",
+            json_data_encoded=self._region.apply(cloudwatch_data_source_json),
+            opts=via,
+        )
+        names = list(DASHBOARDS)
+        if self.prometheus_workspace is not None:
+            grafana.oss.DataSource(
+                f"{self._name}-grafana-prometheus",
+                name="Amazon Managed Prometheus",
+                type="prometheus",
+                uid=f"{self._prefix}-prometheus",
+                url=self.prometheus_workspace.prometheus_endpoint,
+                is_default=True,
+                json_data_encoded=self._region.apply(prometheus_data_source_json),
+                opts=via,
+            )
+        else:
+            names = [n for n in names if n not in PROMETHEUS_DASHBOARDS]
+        folder = grafana.oss.Folder(
+            f"{self._name}-grafana-folder", title="HPC platform", uid=f"{self._prefix}-hpc", opts=via
+        )
+        for dashboard in names:
+            self.grafana_dashboards[dashboard] = grafana.oss.Dashboard(
+                f"{self._name}-grafana-dashboard-{dashboard}",
+                config_json=dashboard_json(dashboard),
+                folder=folder.uid,
+                overwrite=True,
+                opts=via,
+            )
 
     # --- dashboard -------------------------------------------------------------------------------
     def _dashboard(self) -> None:

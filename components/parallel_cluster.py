@@ -7,7 +7,10 @@
 - Slurm accounting (optional): a `SlurmAccountingDatabase` child component; the head node's role
   may read its password secret.
 - Bootstrap scripts (EFA check, node tuning, Slurm metrics agent) as KMS-encrypted objects in the
-  data bucket.
+  data bucket; with a Managed Prometheus workspace, also node_exporter on every node, the Slurm
+  exporter and the Prometheus agent on the head node with its rendered config
+  (`hpc_platform.pcluster.prometheus`), and the head node's `aps:RemoteWrite` grant on that
+  workspace only.
 - The ParallelCluster API: the official CloudFormation stack of the pinned version (`deploy`), or
   an existing endpoint.
 - The cluster itself: the caller's rendered config (`cluster_config`), completed with the keys
@@ -36,6 +39,7 @@ from components.cluster_iam import (
     lambda_functions_policy,
     metrics_policy,
     partition_of,
+    prometheus_remote_write_policy,
 )
 from components.slurm_accounting import SlurmAccountingDatabase, SlurmAccountingDatabaseArgs
 from hpc_platform.domain import metrics
@@ -56,6 +60,14 @@ from hpc_platform.pcluster.completion import (
     spot_queue_names,
     ssh_key_name,
 )
+from hpc_platform.pcluster.prometheus import (
+    NODE_EXPORTER_PORT,
+    SLURM_EXPORTER_PORT,
+    SLURM_TEXTFILE_DIR,
+    agent_config_yaml,
+    pinned_script,
+    remote_write_url,
+)
 from hpc_platform.pcluster.resource import ClusterResourceArgs, ParallelClusterCluster
 
 if TYPE_CHECKING:
@@ -72,6 +84,12 @@ BOOTSTRAP_SCRIPTS = {
     "node_tuning": bootstrap.NODE_TUNING,
     "slurm_metrics": bootstrap.SLURM_METRICS_AGENT,
 }
+# Only with a Managed Prometheus workspace.
+PROMETHEUS_SCRIPTS = {
+    "node_exporter": bootstrap.NODE_EXPORTER,
+    "prometheus_agent": bootstrap.PROMETHEUS_AGENT,
+}
+PROMETHEUS_CONFIG = "prometheus.yml"
 METRICS_INTERVAL_SECONDS = 60
 API_TEMPLATE_URL = (
     "https://{region}-aws-parallelcluster.s3.{region}.amazonaws.com/parallelcluster/{version}/api/"
@@ -152,6 +170,12 @@ class ParallelClusterArgs:
     """How long `pulumi up` waits for UPDATE_COMPLETE (and a fleet stop)."""
     delete_timeout_minutes: int = API_TIMEOUT_DEFAULT_MINUTES["delete"]
     """How long `pulumi destroy` waits for the cluster to disappear."""
+    prometheus_workspace_arn: pulumi.Input[str] | None = None
+    """Amazon Managed Prometheus workspace the head node's Prometheus agent remote-writes to (the
+    head-node role may `aps:RemoteWrite` to it and nothing else). None: no collector, no
+    exporters, no grant."""
+    prometheus_endpoint: pulumi.Input[str] | None = None
+    """That workspace's `prometheus_endpoint`; required with `prometheus_workspace_arn`."""
     stack_marker: str | None = None
     """Value of the cluster's `hpc-platform:stack` tag: a re-create adopts a cluster carrying it
     instead of failing. None: `<project>/<stack>` of the running program."""
@@ -211,6 +235,11 @@ class ParallelCluster(pulumi.ComponentResource):
                 "api_endpoint is required when api_mode is 'existing'; set it to the ParallelCluster "
                 "API invoke URL or use api_mode 'deploy'"
             )
+        if (args.prometheus_workspace_arn is None) != (args.prometheus_endpoint is None):
+            raise ValueError(
+                "prometheus_workspace_arn and prometheus_endpoint go together: give both to install "
+                "the metrics collector, or neither"
+            )
         self._name = name
         cluster_name = args.cluster_name
         region = args.region
@@ -224,20 +253,37 @@ class ParallelCluster(pulumi.ComponentResource):
 
         # --- bootstrap scripts ---------------------------------------------------------------
         prefix = f"{BOOTSTRAP_PREFIX}/{cluster_name}"
+        prometheus = args.prometheus_workspace_arn is not None
+        scripts_to_ship = {**BOOTSTRAP_SCRIPTS, **(PROMETHEUS_SCRIPTS if prometheus else {})}
         self.bootstrap_objects: dict[str, aws.s3.BucketObjectv2] = {
-            role: aws.s3.BucketObjectv2(
-                f"{name}-bootstrap-{role.replace('_', '-')}",
-                bucket=args.data_bucket_name,
-                key=f"{prefix}/{filename}",
-                content=bootstrap.script(filename),
-                content_type="text/x-shellscript",
-                server_side_encryption="aws:kms",
-                kms_key_id=args.data_kms_key_arn,
-                tags=self._tag(f"{cluster_name}-{filename}"),
-                opts=child,
+            role: self._bootstrap_object(
+                role,
+                args,
+                f"{prefix}/{filename}",
+                # The metrics installers get their pinned downloads filled in.
+                pinned_script(bootstrap.script(filename))
+                if filename in PROMETHEUS_SCRIPTS.values()
+                else bootstrap.script(filename),
+                "text/x-shellscript",
             )
-            for role, filename in BOOTSTRAP_SCRIPTS.items()
+            for role, filename in scripts_to_ship.items()
         }
+        self.prometheus_config: aws.s3.BucketObjectv2 | None = None
+        if prometheus:
+            # The agent's config, with the workspace's remote-write URL; the head node fetches it.
+            self.prometheus_config = self._bootstrap_object(
+                "prometheus_config",
+                args,
+                f"{prefix}/{PROMETHEUS_CONFIG}",
+                pulumi.Output.from_input(args.prometheus_endpoint).apply(
+                    lambda endpoint: agent_config_yaml(
+                        cluster_name=cluster_name,
+                        region=region,
+                        remote_write=remote_write_url(str(endpoint)),
+                    )
+                ),
+                "application/yaml",
+            )
         # --- IAM -----------------------------------------------------------------------------
         self.head_node_role = self._role("head", "head node", partition)
         self.compute_role = self._role("compute", "compute nodes", partition)
@@ -275,6 +321,15 @@ class ParallelCluster(pulumi.ComponentResource):
             ),
         )
         self._inline("head", self.head_node_role, "slurm-metrics", pulumi.Output.from_input(metrics_policy()))
+        if prometheus:
+            self._inline(
+                "head",
+                self.head_node_role,
+                "prometheus-remote-write",
+                pulumi.Output.from_input(args.prometheus_workspace_arn).apply(
+                    lambda arn: prometheus_remote_write_policy(str(arn))
+                ),
+            )
         self._inline(
             "compute",
             self.compute_role,
@@ -357,15 +412,19 @@ class ParallelCluster(pulumi.ComponentResource):
 
         # --- the complete config ---------------------------------------------------------------
         marker = args.stack_marker or f"{pulumi.get_project()}/{pulumi.get_stack()}"
+        shipped = dict(self.bootstrap_objects)
+        if self.prometheus_config is not None:
+            shipped["prometheus_config"] = self.prometheus_config
         scripts = {
             role: pulumi.Output.all(obj.bucket, obj.key).apply(lambda v: f"s3://{v[0]}/{v[1]}")
-            for role, obj in self.bootstrap_objects.items()
+            for role, obj in shipped.items()
         }
         tags = dict(args.tags)
         efa_queues = None if args.efa_queues is None else tuple(args.efa_queues)
 
         def complete(values: dict[str, Any]) -> dict[str, Any]:
             rendered: Mapping[str, Any] = values["config"]
+            urls = values["scripts"]
             metrics_args = (
                 cluster_name,
                 region,
@@ -373,13 +432,27 @@ class ParallelCluster(pulumi.ComponentResource):
                 str(METRICS_INTERVAL_SECONDS),
                 ",".join(spot_queue_names(rendered)),
             )
+            head_scripts = [ScriptRef(urls["slurm_metrics"], metrics_args)]
+            compute_scripts = [ScriptRef(urls["node_tuning"])]
+            if prometheus:
+                exporter = (str(NODE_EXPORTER_PORT),)
+                head_scripts = [
+                    # node_exporter and the Slurm exporter first: the agent writes its text file
+                    # into the exporter's directory, and the collector scrapes both.
+                    ScriptRef(
+                        urls["node_exporter"], (*exporter, str(SLURM_EXPORTER_PORT), SLURM_TEXTFILE_DIR)
+                    ),
+                    ScriptRef(urls["slurm_metrics"], (*metrics_args, SLURM_TEXTFILE_DIR)),
+                    ScriptRef(urls["prometheus_agent"], (urls["prometheus_config"], region)),
+                ]
+                compute_scripts.append(ScriptRef(urls["node_exporter"], exporter))
             owned = OwnedRefs(
                 head_node_instance_profile_arn=values["head_profile"],
                 compute_instance_profile_arn=values["compute_profile"],
                 lambda_functions_role_arn=values["lambda_role"],
-                head_node_scripts=[ScriptRef(values["scripts"]["slurm_metrics"], metrics_args)],
-                efa_compute_scripts=[ScriptRef(values["scripts"]["efa_check"])],
-                compute_scripts=[ScriptRef(values["scripts"]["node_tuning"])],
+                head_node_scripts=head_scripts,
+                efa_compute_scripts=[ScriptRef(urls["efa_check"])],
+                compute_scripts=compute_scripts,
                 efa_queues=efa_queues if efa_queues is not None else efa_queue_names(rendered),
                 database=values["database"],
                 stack_marker=marker,
@@ -419,7 +492,7 @@ class ParallelCluster(pulumi.ComponentResource):
                 # Nodes read scripts, roles and the DB secret while the cluster is created (and
                 # the stack's functions run with their role's policy).
                 depends_on=[
-                    *self.bootstrap_objects.values(),
+                    *shipped.values(),
                     *self._policies,
                     self.head_node_instance_profile,
                     self.compute_instance_profile,
@@ -458,6 +531,27 @@ class ParallelCluster(pulumi.ComponentResource):
     # --- building blocks -------------------------------------------------------------------------
     def _tag(self, name: str) -> dict[str, str]:
         return {**self._tags, "Name": name}
+
+    def _bootstrap_object(
+        self,
+        role: str,
+        args: ParallelClusterArgs,
+        key: str,
+        content: pulumi.Input[str],
+        content_type: str,
+    ) -> aws.s3.BucketObjectv2:
+        """A KMS-encrypted object under the cluster's bootstrap prefix (the node roles read it)."""
+        return aws.s3.BucketObjectv2(
+            f"{self._name}-bootstrap-{role.replace('_', '-')}",
+            bucket=args.data_bucket_name,
+            key=key,
+            content=content,
+            content_type=content_type,
+            server_side_encryption="aws:kms",
+            kms_key_id=args.data_kms_key_arn,
+            tags=self._tag(f"{args.cluster_name}-{key.rsplit('/', 1)[-1]}"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _role(
         self, role_key: str, what: str, partition: str, trust: dict[str, Any] | None = None

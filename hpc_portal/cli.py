@@ -86,12 +86,27 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _warm_up(assessor: object) -> None:
+    warm_up_all = getattr(assessor, "warm_up_all", None)
+    if warm_up_all is None:
+        return
+    try:
+        planned = warm_up_all()
+    except Exception as exc:  # a failed warm-up only costs the first request its speed
+        print(f"hpc-portal: warning: warming the planner failed: {exc}", file=sys.stderr)
+    else:
+        print(f"hpc-portal: planner warm ({planned} stack kinds planned)", file=sys.stderr)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings, engine = _open(args.data_dir)
     app = create_app(settings, engine=engine)
     stop = threading.Event()
+    # Plan each stack kind once while the server starts, so the first researcher's request gets
+    # the warm planner's latency; requests that arrive meanwhile wait on the planner's lock.
+    threading.Thread(target=_warm_up, args=(app.state.assessor,), name="warm-up", daemon=True).start()
     threads = [
         threading.Thread(
             target=Worker(settings, engine).run_forever, args=(stop,), name=f"worker-{n}", daemon=True

@@ -110,7 +110,10 @@ def test_describe_instance_type_maps_ec2_fields() -> None:
     spec = describe_instance_type(raw)
     assert spec["gpus"] == 8 and spec["gpu_model"] == "A100"
     assert spec["max_efa_interfaces"] == 4 and spec["spot_supported"] is True
+    assert spec["capacity_block_supported"] is True
     assert spec["default_cores"] == 48
+    without = describe_instance_type({**raw, "SupportedUsageClasses": ["on-demand", "spot"]})
+    assert without["capacity_block_supported"] is False
 
 
 def test_refresh_against_moto_rebuilds_the_bundled_snapshot(aws: boto3.Session, tmp_path: Path) -> None:

@@ -79,6 +79,11 @@ def cluster_resource(plan: Plan) -> PlannedResource:
     return found
 
 
+def _prometheus(stack: str) -> bool:
+    """Whether the stack turns Managed Prometheus on (the metrics collector then ships)."""
+    return planned(stack).loaded.config.observability.enable_managed_prometheus
+
+
 def statements(document: Any) -> Iterator[dict[str, Any]]:
     parsed = json.loads(document) if isinstance(document, str) else document
     body = parsed["Statement"]
@@ -329,7 +334,14 @@ def test_roles_get_managed_and_scoped_inline_policies(stack: str) -> None:
         assert attached == set(MANAGED_POLICIES)
     head = policies_of(plan, "head")
     compute = policies_of(plan, "compute")
-    assert set(head) == {"bootstrap-read", "parallelcluster-head", "slurm-metrics", "slurmdb-secret"}
+    prometheus = {"prometheus-remote-write"} if _prometheus(stack) else set()
+    assert set(head) == {
+        "bootstrap-read",
+        "parallelcluster-head",
+        "slurm-metrics",
+        "slurmdb-secret",
+        *prometheus,
+    }
     assert set(compute) == {"bootstrap-read", "parallelcluster-compute"}
     secret_actions = [
         a
@@ -436,10 +448,14 @@ def test_password_lives_in_a_kms_encrypted_secret(stack: str) -> None:
 def test_bootstrap_scripts_are_kms_encrypted_objects_in_the_data_bucket(stack: str) -> None:
     plan = planned(stack).plan
     objects = children(plan, OBJECT)
+    prometheus = (
+        {"node-exporter.sh", "prometheus-agent.sh", "prometheus.yml"} if _prometheus(stack) else set()
+    )
     assert {o.inputs["key"].rsplit("/", 1)[-1] for o in objects} == {
         "efa-check.sh",
         "node-tuning.sh",
         "slurm-metrics-agent.sh",
+        *prometheus,
     }
     buckets = {r.id for r in plan.of_type("aws:s3/bucket:Bucket")}
     for obj in objects:
@@ -533,7 +549,8 @@ def test_without_accounting_there_is_no_database_and_no_secret_access(
         assert children(plan, token) == [], token
     assert "slurmdb-secret" not in policies_of(plan, "head")
     settings = cluster_resource(plan).inputs["cluster_config"]["Scheduling"]["SlurmSettings"]
-    assert "Database" not in settings and "CustomSlurmSettings" not in settings
+    assert "Database" not in settings
+    assert settings["CustomSlurmSettings"] == [{"JobRequeue": "1"}]
     assert "slurm_database_secret_arn" not in plan.outputs
 
 

@@ -263,7 +263,7 @@ def test_no_database_and_no_fair_share_enforcement_without_accounting() -> None:
     out = full_config(config)
     settings = out["Scheduling"]["SlurmSettings"]
     assert "Database" not in settings
-    assert "CustomSlurmSettings" not in settings
+    assert settings["CustomSlurmSettings"] == [{"JobRequeue": "1"}]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -274,6 +274,7 @@ def test_fair_share_through_custom_slurm_settings(stack: str) -> None:
     assert all(len(entry) == 1 for entry in custom), "ParallelCluster wants one setting per entry"
     merged = {k: v for entry in custom for k, v in entry.items()}
     assert merged == {
+        "JobRequeue": "1",
         "PriorityType": "priority/multifactor",
         "PriorityWeightFairshare": str(fair.priority_weight_fairshare),
         "PriorityWeightAge": str(fair.priority_weight_age),

@@ -302,4 +302,5 @@ def test_report_lists_components_in_build_order() -> None:
         "hpc:storage:LustreFs",
         "hpc:cluster:ParallelCluster",
         "hpc:observability:Observability",
+        "hpc:audit:AuditTrail",
     ]

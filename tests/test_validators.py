@@ -2,7 +2,7 @@
 key, and every registered validator belongs to a domain whose table makes it fail.
 
 The rules of each domain have their own table, as ParallelCluster's validator tests do:
-tests/test_validators_{network,storage,cluster,observability,compliance,performance}.py.
+tests/test_validators_{network,storage,cluster,capacity,observability,compliance,performance}.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from hpc_platform.domain.config.validators import (
     VALIDATORS,
+    capacity,
     cluster,
     compliance,
     network,
@@ -23,7 +24,7 @@ from hpc_platform.domain.config.validators import (
 )
 from tests.support.validator_cases import Case, case_ids, check_case, problems, set_value
 
-DOMAINS = (network, storage, cluster, observability, compliance, performance)
+DOMAINS = (network, storage, cluster, capacity, observability, compliance, performance)
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])

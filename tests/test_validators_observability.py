@@ -63,6 +63,20 @@ CASES: list[Case] = [
         "no queue belongs to research group 'chemistry'; set research_group: "
         "chemistry on the queues it pays for, or remove the budget",
     ),
+    (
+        "prod",
+        set_value("hpc:cluster.head_node.instance_type", "c7g.2xlarge"),
+        "Pulumi.prod.yaml: hpc:cluster.head_node.instance_type: c7g.2xlarge is arm64, but the metrics "
+        "collector and node_exporter installed with enable_managed_prometheus are x86_64 builds; use an "
+        "x86_64 cluster or turn Prometheus off",
+    ),
+    (
+        "prod",
+        set_value("hpc:cluster.os", "rocky8"),
+        "Pulumi.prod.yaml: hpc:cluster.os: rocky8 has glibc 2.28, but the metrics collector installed "
+        "with enable_managed_prometheus needs glibc ≥ 2.34; use alinux2023, ubuntu2204, ubuntu2404, "
+        "rhel9 or rocky9, or turn Prometheus off",
+    ),
 ]
 
 

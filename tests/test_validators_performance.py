@@ -71,6 +71,22 @@ def test_fails_rule(
     check_case(stack, mutate, expected, stack_config)
 
 
+def test_the_default_storage_test_node_count_fits_a_small_queue(
+    stack_config: Callable[[str], dict[str, Any]],
+) -> None:
+    """Dev's queue for IOR is cut to one node: the default (2) yields to it; written down, it fails."""
+    config = stack_config("dev")
+    for queue in config["hpc:cluster"]["queues"]:
+        for resource in queue["compute_resources"]:
+            resource["max_count"] = 1
+    assert not [line for line in problems(config) if "storage_test_nodes" in line]
+    config["hpc:performance"] = {"storage_test_nodes": 2}
+    assert [line for line in problems(config) if "storage_test_nodes" in line] == [
+        "Pulumi.prod.yaml: hpc:performance.storage_test_nodes: 2 nodes, but IOR runs on queue compute-spot, "
+        "which has at most 1; lower it to 1 or raise that queue's max_count"
+    ]
+
+
 def test_every_performance_validator_fails_on_some_case(
     stack_config: Callable[[str], dict[str, Any]],
 ) -> None:

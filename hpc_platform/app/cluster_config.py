@@ -28,6 +28,12 @@ What it decides, so the decisions live in one place:
   adds it);
 - environment choices (per-minute metrics, keeping logs after deletion) come from the stack's
   `EnvironmentProfile`, never from its name;
+- `JobRequeue=1` (unless `slurm.enable_job_requeue` is off): a job on a reclaimed Spot node goes
+  back to the queue; Slurm has no per-partition requeue option, so this cluster-wide default is
+  what Spot partitions get;
+- reserved capacity is a compute resource's `CapacityReservationTarget` (a reservation id or a
+  resource group ARN); a CAPACITY_BLOCK queue gets no allocation strategy and no placement group
+  (the block brings its own placement; ParallelCluster warns when one is set);
 - a queue with its own `research_group` carries it as a queue-level `ResearchGroup` tag:
   ParallelCluster tags a queue's instances and volumes with cluster `Tags`, then queue `Tags`
   over them, so the group's value is the one that lands and its budget counts those nodes.
@@ -40,10 +46,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hpc_platform.domain.config.models import ClusterConfig, NetworkConfig, QueueConfig, StackConfig
+from hpc_platform.domain.config.models import (
+    ClusterConfig,
+    ComputeResourceConfig,
+    NetworkConfig,
+    QueueConfig,
+    StackConfig,
+)
 from hpc_platform.domain.environments import EnvironmentProfile, profile
 from hpc_platform.domain.limits import RESEARCH_GROUP_TAG
-from hpc_platform.domain.placement import exclusive_allocation, uses_efa
+from hpc_platform.domain.placement import exclusive_allocation, needs_placement_group, uses_efa
 from hpc_platform.pcluster.completion import check_tag_keys
 
 # CloudWatch Logs retention values ParallelCluster's schema accepts (a subset of CloudWatch's).
@@ -137,24 +149,29 @@ def _slurm_settings(cluster: ClusterConfig) -> dict[str, Any]:
         "QueueUpdateStrategy": slurm.queue_update_strategy,
         "EnableMemoryBasedScheduling": slurm.enable_memory_based_scheduling,
     }
-    custom = custom_slurm_settings(cluster, accounting=cluster.slurm.accounting.enabled)
-    if custom:
-        settings["CustomSlurmSettings"] = custom
+    settings["CustomSlurmSettings"] = custom_slurm_settings(cluster, accounting=slurm.accounting.enabled)
     return settings
 
 
 def custom_slurm_settings(cluster: ClusterConfig, accounting: bool) -> list[dict[str, Any]]:
-    """slurm.conf lines ParallelCluster has no first-class setting for: multifactor fair share.
+    """slurm.conf lines ParallelCluster has no first-class setting for: job requeue and multifactor
+    fair share.
 
-    Fair share needs accounting (slurmdbd keeps the usage it decays); without it only the
-    priority weights that do not depend on usage would apply, so nothing is rendered.
+    `JobRequeue` is stated explicitly (it is Slurm's default, but ParallelCluster's slurm.conf
+    leaves it implicit): a job on a reclaimed Spot node is requeued, not failed. Slurm has no
+    partition option for requeue, so the cluster-wide default is what Spot partitions get. Fair
+    share needs accounting (slurmdbd keeps the usage it decays); without it only the priority
+    weights that do not depend on usage would apply, so none are rendered.
     """
-    fair_share = cluster.slurm.fair_share
-    if not (fair_share.enabled and accounting):
-        return []
+    slurm = cluster.slurm
     # Values as strings: they become slurm.conf text, and numbers passed through Pulumi's
     # property protocol come back as floats ("10000.0" is not a Slurm weight).
+    settings: list[dict[str, Any]] = [{"JobRequeue": "1" if slurm.enable_job_requeue else "0"}]
+    fair_share = slurm.fair_share
+    if not (fair_share.enabled and accounting):
+        return settings
     return [
+        *settings,
         {"PriorityType": "priority/multifactor"},
         {"PriorityWeightFairshare": str(fair_share.priority_weight_fairshare)},
         {"PriorityWeightAge": str(fair_share.priority_weight_age)},
@@ -178,7 +195,8 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
         "SubnetIds": subnets,
         **_security_groups(refs.compute_security_group_ids),
     }
-    if queue.enable_efa:
+    capacity_block = queue.capacity_type == "CAPACITY_BLOCK"
+    if needs_placement_group(queue.enable_efa, queue.capacity_type):
         group = refs.placement_group_names.get(queue.name)
         if not group:
             raise ValueError(f"queue {queue.name}: EFA is on but no placement group was resolved for it")
@@ -186,10 +204,13 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
     # ParallelCluster (SingleInstanceTypeSubnetValidator) accepts several subnets only for compute
     # resources that list their types under `Instances`; one subnet keeps the plain `InstanceType`.
     multi_subnet = len(subnets) > 1
-    rendered: dict[str, Any] = {
-        "Name": queue.name,
-        "CapacityType": queue.capacity_type,
-        "AllocationStrategy": queue.allocation_strategy or DEFAULT_ALLOCATION_STRATEGY[queue.capacity_type],
+    rendered: dict[str, Any] = {"Name": queue.name, "CapacityType": queue.capacity_type}
+    # ParallelCluster refuses an allocation strategy on a CAPACITY_BLOCK queue.
+    if not capacity_block:
+        rendered["AllocationStrategy"] = (
+            queue.allocation_strategy or DEFAULT_ALLOCATION_STRATEGY[queue.capacity_type]
+        )
+    rendered |= {
         "ComputeResources": [
             {
                 "Name": resource.name,
@@ -202,6 +223,7 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
                 "MaxCount": resource.max_count,
                 "DisableSimultaneousMultithreading": resource.disable_hyperthreading,
                 "Efa": {"Enabled": uses_efa(queue.enable_efa, resource.enable_efa)},
+                **_capacity_reservation_target(resource),
             }
             for resource in queue.compute_resources
         ],
@@ -217,6 +239,18 @@ def _queue(queue: QueueConfig, refs: ClusterRefs) -> dict[str, Any]:
     if queue.research_group is not None:
         rendered["Tags"] = [{"Key": RESEARCH_GROUP_TAG, "Value": queue.research_group}]
     return rendered
+
+
+def _capacity_reservation_target(resource: ComputeResourceConfig) -> dict[str, Any]:
+    """`CapacityReservationTarget` of a compute resource that names reserved capacity."""
+    reservation = resource.capacity_reservation
+    if reservation is None:
+        return {}
+    if reservation.id is not None:
+        return {"CapacityReservationTarget": {"CapacityReservationId": reservation.id}}
+    return {
+        "CapacityReservationTarget": {"CapacityReservationResourceGroupArn": reservation.resource_group_arn}
+    }
 
 
 def _shared_storage(mount: ResolvedMount) -> dict[str, Any]:

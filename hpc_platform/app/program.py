@@ -7,6 +7,8 @@ transform, then declares the components in dependency order and exports their ou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pulumi
 
 from components.audit_trail import AuditTrail
@@ -21,6 +23,10 @@ from hpc_platform.domain.catalog import default_catalog
 from hpc_platform.domain.config import ConfigError
 from hpc_platform.domain.config.loader import LoadedConfig, load_pulumi_config
 from hpc_platform.domain.environments import profile
+
+GRAFANA_NAMESPACE = "grafana"
+GRAFANA_AUTH_KEY = "auth"
+"""`grafana:auth`: the Grafana provider's token key, set with `pulumi config set --secret`."""
 
 
 def load_config_or_fail() -> LoadedConfig:
@@ -57,17 +63,41 @@ def program() -> None:
     }.items():
         pulumi.export(key, value)
 
-    # 3. cluster
+    # 3. cluster. Its collector writes to the Prometheus workspace that Observability (step 4)
+    # creates, while Observability watches the cluster's head node: the workspace's ARN and
+    # endpoint reach the cluster as deferred outputs, resolved once Observability exists.
+    workspace_arn: pulumi.Output[str] | None = None
+    endpoint: pulumi.Output[str] | None = None
+    resolve_workspace_arn: Callable[[pulumi.Output[str]], None] | None = None
+    resolve_endpoint: Callable[[pulumi.Output[str]], None] | None = None
+    if config.observability.enable_managed_prometheus:
+        workspace_arn, resolve_workspace_arn = pulumi.deferred_output()
+        endpoint, resolve_endpoint = pulumi.deferred_output()
     cluster = ParallelCluster(
         f"{prefix}-cluster",
-        wiring.cluster_args(config, network=network, data=data, lustre=lustre),
+        wiring.cluster_args(
+            config,
+            network=network,
+            data=data,
+            lustre=lustre,
+            prometheus_workspace_arn=workspace_arn,
+            prometheus_endpoint=endpoint,
+        ),
     )
     for key, value in cluster.outputs().items():
         pulumi.export(key, value)
     # The Spot target the policy pack checks the rendered queues against.
     pulumi.export("spot_min_share", config.cluster.spot.min_share)
 
-    # 4. observability
+    # 4. observability. A Grafana service-account token, when set as the secret `grafana:auth`
+    # (the Grafana provider's own key), provisions the dashboards; it never enters the stack schema.
+    grafana_auth = pulumi.Config(GRAFANA_NAMESPACE).get_secret(GRAFANA_AUTH_KEY)
+    if grafana_auth is not None and not config.observability.enable_managed_grafana:
+        pulumi.log.warn(
+            f"{loaded.source}: {GRAFANA_NAMESPACE}:{GRAFANA_AUTH_KEY}: is set but "
+            "hpc:observability.enable_managed_grafana is off, so no dashboards are provisioned; "
+            "turn Managed Grafana on or remove the token"
+        )
     observability = Observability(
         f"{prefix}-observability",
         wiring.observability_args(
@@ -77,10 +107,17 @@ def program() -> None:
             efs_file_system_id=data.efs_file_system_id,
             cluster_name=cluster.cluster_name,
             head_node_instance_id=cluster.head_node_instance_id,
+            grafana_auth=grafana_auth,
         ),
     )
     for key, value in observability.outputs().items():
         pulumi.export(key, value)
+    if resolve_workspace_arn is not None and resolve_endpoint is not None:
+        workspace = observability.prometheus_workspace
+        if workspace is None:
+            raise pulumi.RunError("Managed Prometheus is enabled but Observability made no workspace")
+        resolve_workspace_arn(workspace.arn)
+        resolve_endpoint(workspace.prometheus_endpoint)
 
     # 5. audit trail: CloudTrail, AWS Config and its rules (or the organization's, declared)
     audit = AuditTrail(f"{prefix}-audit", wiring.audit_args(config))

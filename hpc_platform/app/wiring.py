@@ -26,7 +26,7 @@ from hpc_platform.domain.config.models import DataRepositoryAssociationConfig, S
 from hpc_platform.domain.environments import profile
 from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
 from hpc_platform.domain.performance import MB_PER_GB, throughput_model
-from hpc_platform.domain.placement import queue_placements
+from hpc_platform.domain.placement import needs_placement_group, queue_placements
 
 
 def network_args(config: StackConfig, catalog: InstanceCatalog) -> EfaNetworkArgs:
@@ -51,7 +51,11 @@ def network_args(config: StackConfig, catalog: InstanceCatalog) -> EfaNetworkArg
         flow_log_key_deletion_window_days=profile(config.environment).kms_deletion_window_days,
         ssh_ingress_cidrs=list(network.ssh_ingress_cidrs),
         queue_availability_zones={queue: list(placement.azs) for queue, placement in placements.items()},
-        placement_group_queues=[queue.name for queue in config.cluster.queues if queue.enable_efa],
+        placement_group_queues=[
+            queue.name
+            for queue in config.cluster.queues
+            if needs_placement_group(queue.enable_efa, queue.capacity_type)
+        ],
     )
 
 
@@ -154,10 +158,20 @@ def lustre_throughput_outputs(config: StackConfig) -> dict[str, Any]:
 
 
 def cluster_args(
-    config: StackConfig, *, network: EfaNetwork, data: DataRepository, lustre: LustreFs
+    config: StackConfig,
+    *,
+    network: EfaNetwork,
+    data: DataRepository,
+    lustre: LustreFs,
+    prometheus_workspace_arn: pulumi.Input[str] | None = None,
+    prometheus_endpoint: pulumi.Input[str] | None = None,
 ) -> ParallelClusterArgs:
     """The cluster config rendered from the other components' outputs (the component adds what it
-    creates itself: instance profiles, Lambda role, bootstrap scripts, accounting database)."""
+    creates itself: instance profiles, Lambda role, bootstrap scripts, accounting database). With
+    Managed Prometheus on, the workspace the head node's collector writes to; off, none is passed,
+    so no collector, exporter or grant is installed."""
+    if not config.observability.enable_managed_prometheus:
+        prometheus_workspace_arn = prometheus_endpoint = None
     cluster = config.cluster
     environment = profile(config.environment)
     mounts = [*lustre.mounts(), *data.mounts()]
@@ -221,6 +235,8 @@ def cluster_args(
         create_timeout_minutes=api.create_timeout_minutes,
         update_timeout_minutes=api.update_timeout_minutes,
         delete_timeout_minutes=api.delete_timeout_minutes,
+        prometheus_workspace_arn=prometheus_workspace_arn,
+        prometheus_endpoint=prometheus_endpoint,
         stack_marker=f"{pulumi.get_project()}/{pulumi.get_stack()}",
     )
 
@@ -233,6 +249,7 @@ def observability_args(
     efs_file_system_id: pulumi.Input[str] | None,
     cluster_name: pulumi.Input[str],
     head_node_instance_id: pulumi.Input[str | None] | None,
+    grafana_auth: pulumi.Input[str] | None = None,
 ) -> ObservabilityArgs:
     """Thresholds, budgets and switches from `hpc:observability`; ids from the components that own
     the resources. A Lustre file system is watched when the config enables it and LustreFs made it
@@ -276,6 +293,7 @@ def observability_args(
         log_retention_days=settings.log_retention_days,
         enable_managed_prometheus=settings.enable_managed_prometheus,
         enable_managed_grafana=settings.enable_managed_grafana,
+        grafana_auth=grafana_auth if settings.enable_managed_grafana else None,
         kms_deletion_window_days=environment.kms_deletion_window_days,
         # Compliance tags come from the stack transform; nothing else is stack-wide here.
     )

@@ -46,6 +46,10 @@ def cluster_name_problem(name: str, *, accounting: bool) -> str | None:
 
 
 IAM_ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+# EC2 capacity reservation ids (On-Demand Capacity Reservations and Capacity Blocks alike) and
+# the ARN of a capacity reservation resource group.
+CAPACITY_RESERVATION_ID_PATTERN = r"^cr-([0-9a-f]{8}|[0-9a-f]{17})$"
+CAPACITY_RESERVATION_GROUP_ARN_PATTERN = r"^arn:aws[a-z-]*:resource-groups:[a-z0-9-]+:\d{12}:group/[\w.-]+$"
 # ParallelCluster reserves tag keys with this prefix for its own tags.
 PCLUSTER_RESERVED_TAG_PREFIX = "parallelcluster:"
 
@@ -173,6 +177,21 @@ API_TIMEOUT_RANGE_MINUTES = (5, 360)
 SLURMDBD_PASSWORD_FORBIDDEN = frozenset(" \t\"#'\\/@*?[]$`")
 # Special characters a generated password draws from: none of the above.
 SLURMDBD_PASSWORD_SPECIALS = "!%^&()-_=+<>:."
+
+# The metrics collector's binaries (hpc_platform/pcluster/prometheus.py pins them) are Debian's
+# x86_64 builds, linked against glibc >= 2.34. glibc of each OS ParallelCluster 3.16 offers:
+# Amazon Linux 2023 2.34, Ubuntu 22.04 2.35, Ubuntu 24.04 2.39, RHEL/Rocky 8 2.28, RHEL/Rocky 9 2.34.
+METRICS_COLLECTOR_ARCHITECTURE = "x86_64"
+METRICS_COLLECTOR_MIN_GLIBC = (2, 34)
+OS_GLIBC: dict[str, tuple[int, int]] = {
+    "alinux2023": (2, 34),
+    "ubuntu2204": (2, 35),
+    "ubuntu2404": (2, 39),
+    "rhel8": (2, 28),
+    "rocky8": (2, 28),
+    "rhel9": (2, 34),
+    "rocky9": (2, 34),
+}
 
 # Fargate (Linux) task sizes: CPU units → every memory size (MiB) AWS accepts with them.
 FARGATE_TASK_MEMORY_MIB: dict[int, tuple[int, ...]] = {

@@ -45,6 +45,13 @@ def resource_uses_efa(queue: QueueShape, resource: ComputeResourceShape) -> bool
     return uses_efa(queue.enable_efa, resource.enable_efa)
 
 
+def needs_placement_group(enable_efa: bool, capacity_type: str) -> bool:
+    """Whether a queue gets a cluster placement group of ours: EFA queues do, except Capacity
+    Block queues, whose block brings its own placement (ParallelCluster warns when a placement
+    group is set on one)."""
+    return enable_efa and capacity_type != "CAPACITY_BLOCK"
+
+
 def exclusive_allocation(queue_enable_efa: bool, job_exclusive_allocation: bool | None) -> bool:
     """Whole nodes per job: the queue's setting, else on for EFA queues (tightly coupled MPI jobs
     do not share nodes)."""

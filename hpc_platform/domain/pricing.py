@@ -3,8 +3,9 @@
 An estimate, not a quote: prices come from `catalog/prices.json` (approximate list prices for one
 region, dated, compiled by hand; see its `source`), Spot is an assumed discount off On-Demand, and
 compute is charged for `min_count` nodes all month plus the rest of `max_count` for an assumed
-share of the month. Usage-priced items (S3 and EFS bytes, data transfer, NAT data processing)
-are listed as rates, not amounts. Nothing here calls AWS.
+share of the month; reserved capacity (a compute resource's `capacity_reservation`) is paid for
+every reserved instance all month, used or not. Usage-priced items (S3 and EFS bytes, data
+transfer, NAT data processing) are listed as rates, not amounts. Nothing here calls AWS.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hpc_platform.domain.config.models import StackConfig
+from hpc_platform.domain.config.models import ComputeResourceConfig, StackConfig
 from hpc_platform.domain.limits import LUSTRE_PERSISTENT_2, LUSTRE_SCRATCH_2
 
 PRICES_PATH = Path(__file__).parent / "catalog" / "prices.json"
@@ -81,7 +82,10 @@ class CostLine:
     ceiling_usd: float | None = None
     """Same item with every compute node running all month (compute lines only)."""
     fixed_usd: float | None = None
-    """The part that does not depend on utilization (compute lines: the min_count nodes)."""
+    """The part that does not depend on utilization (compute lines: the min_count nodes, and
+    reserved capacity)."""
+    reserved: bool = False
+    """Reserved capacity: paid all month whether nodes run or not."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,9 @@ def estimate_monthly_cost(
             on_demand = prices.ec2_on_demand_hourly.get(resource.instance_type)
             if on_demand is None:
                 unpriced.append(resource.instance_type)
+                continue
+            if resource.capacity_reservation is not None:
+                lines.append(_reserved_line(queue.name, resource, on_demand, hours, utilization))
                 continue
             rate = on_demand * (1 - prices.spot_discount) if spot else on_demand
             nodes = resource.min_count + (resource.max_count - resource.min_count) * utilization
@@ -214,6 +221,35 @@ def estimate_monthly_cost(
     )
 
 
+def _reserved_line(
+    queue: str, resource: ComputeResourceConfig, on_demand: float, hours: float, utilization: float
+) -> CostLine:
+    """A compute resource in reserved capacity: the reserved instances are paid every hour whether
+    nodes run or not, at the reservation's rate (a Capacity Block's quoted price) or else the
+    On-Demand rate (what an On-Demand Capacity Reservation bills); nodes above the reservation
+    (a resource group's, when max_count exceeds the declared count) are open On-Demand as usual."""
+    reservation = resource.capacity_reservation
+    assert reservation is not None
+    reserved = reservation.instance_count or resource.max_count
+    rate = reservation.hourly_usd_per_instance or on_demand
+    always = min(resource.min_count, reserved)
+    base = resource.min_count - always  # min_count nodes the reservation does not hold
+    burst = max(0, resource.max_count - max(resource.min_count, reserved))
+    reserved_usd = reserved * rate * hours
+    rate_kind = "reservation rate" if reservation.hourly_usd_per_instance else "On-Demand rate"
+    detail = f"{reserved} reserved × {resource.instance_type} × ${rate:g}/h ({rate_kind}) all month"
+    if base or burst:
+        detail += f"; {base + burst * utilization:g} avg of {base + burst} more On-Demand × ${on_demand:g}/h"
+    return CostLine(
+        f"queue {queue} (reserved)",
+        reserved_usd + (base + burst * utilization) * on_demand * hours,
+        detail,
+        ceiling_usd=reserved_usd + (base + burst) * on_demand * hours,
+        fixed_usd=reserved_usd + base * on_demand * hours,
+        reserved=True,
+    )
+
+
 def render_cost(estimate: CostEstimate, budget_usd: float | None = None) -> list[str]:
     """The "Cost estimate" section of the plan report."""
     snapshot = estimate.snapshot
@@ -223,6 +259,11 @@ def render_cost(estimate: CostEstimate, budget_usd: float | None = None) -> list
         f"  assumptions: nodes above min_count run {estimate.utilization:.0%} of the month; "
         f"Spot {snapshot.spot_discount:.0%} below On-Demand; {snapshot.hours_per_month:g} h/month",
     ]
+    if any(line.reserved for line in estimate.lines):
+        lines.append(
+            "  reserved capacity: every reserved instance is paid all month, used or not, at its "
+            "declared rate or else On-Demand (a Capacity Block covering fewer days costs proportionally less)"
+        )
     if estimate.region != snapshot.region:
         lines.append(f"  note: the stack is in {estimate.region}; prices are for {snapshot.region}")
     for line in estimate.lines:

@@ -51,6 +51,7 @@ class FakeOperations:
 
     versions: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    specs: list[OperationSpec] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)
     locked: int = 0
     on_run: Callable[[OperationSpec], None] | None = None
@@ -64,7 +65,9 @@ class FakeOperations:
         on_event: Callable[[int, dict[str, Any]], None],
         on_started: Callable[[int], None],
     ) -> OperationResult:
-        self.calls.append((spec.stack, spec.operation))
+        preview_only = spec.preview_only_destroy and spec.operation == "destroy"
+        self.calls.append((spec.stack, "destroy --preview-only" if preview_only else spec.operation))
+        self.specs.append(spec)
         on_started(0)
         if self.on_run is not None:
             self.on_run(spec)
@@ -86,9 +89,9 @@ class FakeOperations:
         elif spec.operation == "up":
             assert spec.plan_path is not None and spec.plan_path.is_file(), "up must apply the saved plan"
             self.versions[spec.stack] = self.versions.get(spec.stack, 0) + 1
-        elif spec.operation == "destroy":
+        elif spec.operation == "destroy" and not preview_only:
             self.versions[spec.stack] = self.versions.get(spec.stack, 0) + 1
-        summary = {"update": 1} if spec.operation == "refresh" else {"create": 3}
+        summary = {"refresh": {"update": 1}, "destroy": {"delete": 3}}.get(spec.operation, {"create": 3})
         return OperationResult(True, summary, {"ok": 1}, self.versions.get(spec.stack), plan_sha, None)
 
 
@@ -99,3 +102,27 @@ def data_dir_settings(path: Path, **overrides: Any) -> Any:
 
     base = PortalSettings.from_env(path)
     return replace(base, **overrides)
+
+
+class WriteLockProbe(FakeAssessor):
+    """An assessor that, while it "plans", tries to take the SQLite database's write lock from a
+    second connection, as a worker's claim or heartbeat would: records whether it could."""
+
+    def __init__(self, database: Path) -> None:
+        super().__init__()
+        self.database = database
+        self.writable: list[bool] = []
+
+    def assess(self, stack: str, config: Mapping[str, Any], kind: str | None = None) -> FakeAssessment:
+        import sqlite3
+
+        other = sqlite3.connect(self.database, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            self.writable.append(True)
+        except sqlite3.OperationalError:  # "database is locked"
+            self.writable.append(False)
+        finally:
+            other.close()
+        return super().assess(stack, config, kind)

@@ -21,7 +21,7 @@ from hpc_platform.app.portal.migrations import upgrade
 from hpc_platform.app.portal.models import Approval, Environment, Request
 from hpc_platform.app.portal.worker import Worker
 from tests.portal.conftest import add_user
-from tests.portal.fakes import FakeAssessor, FakeOperations, data_dir_settings, dev_config
+from tests.portal.fakes import FakeAssessor, FakeOperations, WriteLockProbe, data_dir_settings, dev_config
 from tests.support.stacks import stack_file
 
 
@@ -316,3 +316,42 @@ def test_every_state_change_is_in_the_audit_log_with_who_and_when(portal: Portal
     ):
         assert entry in seen
     assert all(e["at"] for e in log)
+
+
+def test_the_plan_runs_without_holding_the_database_write_lock(tmp_path: Path) -> None:
+    """An offline plan takes seconds; the workers' claims and heartbeats must not wait for it."""
+    probe = WriteLockProbe(tmp_path / "portal.db")
+    for portal in make_portal(tmp_path, probe):
+        create_env(portal)
+        assert submit(portal, dev_config("dev")).status_code == 201
+    assert probe.writable == [True]
+
+
+def test_a_destroy_shows_its_preview_summary_and_its_approval_is_bound_to_it(portal: Portal) -> None:
+    create_env(portal, "gen-stg", "staging")
+    rid = submit(portal, dev_config("staging"), "gen-stg").json()["id"]
+    portal.drain()
+    assert (
+        portal.client.post(f"/api/requests/{rid}/approve", json={}, headers=portal.as_("alan")).status_code
+        == 200
+    )
+    portal.drain()
+    created = portal.client.post("/api/environments/gen-stg/destroy", headers=portal.as_("rita"))
+    assert created.status_code == 201 and created.json()["state"] == "previewing"
+    assert created.json()["preview_summary"] is None
+    portal.drain()
+    destroy = portal.client.get(f"/api/requests/{created.json()['id']}", headers=portal.as_("alan")).json()
+    assert destroy["state"] == "awaiting_approval" and destroy["preview_summary"] == {"delete": 3}
+    assert [(r["operation"], r["state"]) for r in destroy["runs"]] == [("preview", "succeeded")]
+    approve = f"/api/requests/{destroy['id']}/approve"
+    stale = {"summary_sha256": "0" * 64}
+    response = portal.client.post(approve, json=stale, headers=portal.as_("alan"))
+    assert response.status_code == 409 and "summary_sha256" in response.json()["detail"]
+    reviewed = {k: destroy[k] for k in ("config_hash", "summary_sha256")} | {
+        "stack_version": destroy["plan_stack_version"]
+    }
+    assert portal.client.post(approve, json=reviewed, headers=portal.as_("alan")).status_code == 200
+    portal.drain()
+    final = portal.client.get(f"/api/requests/{destroy['id']}", headers=portal.as_("rita")).json()
+    assert final["state"] == "applied" and final["approvals"][0]["preview_summary"] == {"delete": 3}
+    assert portal.ops.calls[-2:] == [("gen-stg", "destroy --preview-only"), ("gen-stg", "destroy")]

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import io
 import json
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -427,3 +428,12 @@ def test_fails_on_an_event_loops_own_thread(assessor: Assessor) -> None:
 def test_warm_up_without_a_dev_stack_file_only_imports(tmp_path: Path) -> None:
     fresh = Assessor(project_dir=tmp_path)
     assert fresh.warm_up() is None and fresh.plans == 0
+
+
+def test_warm_up_all_plans_each_stack_kind_the_project_has(tmp_path: Path) -> None:
+    """`hpc-portal serve` warms the planner with every checked-in stack kind (each loads provider
+    modules the others may not); kinds without a stack file are skipped."""
+    for kind in ("dev", "staging"):
+        shutil.copy(stack_file(kind), tmp_path / f"Pulumi.{kind}.yaml")
+    fresh = Assessor(project_dir=tmp_path)
+    assert fresh.warm_up_all() == 2 and fresh.plans == 2

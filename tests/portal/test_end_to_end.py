@@ -1,7 +1,8 @@
 """End to end, as a user sees it: `hpc-portal serve` starts on a fresh data dir and answers
 /healthz; `hpc-portal user add` prints a token; with it a requester takes a dev request through to
-applied over HTTP, with the real assessor, the real worker and runner (the Automation API SDK) and
-only the `pulumi` binary replaced by the stand-in."""
+applied, and then a destroy through its preview to applied, over HTTP, with the real assessor, the
+real worker and runner (the Automation API SDK) and only the `pulumi` binary replaced by the
+stand-in."""
 
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def test_serve_starts_on_a_fresh_data_dir_and_a_printed_token_works(served: tupl
     assert token not in (data_dir / "portal.db").read_bytes().decode(errors="replace")  # stored hashed
 
 
-def test_a_dev_request_is_applied_through_http_with_the_stand_in_cli(
+def test_a_dev_request_is_applied_then_destroyed_through_http_with_the_stand_in_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in pulumi_standin.environment().items():
@@ -155,6 +156,25 @@ def test_a_dev_request_is_applied_through_http_with_the_stand_in_cli(
         assert up["operation"] == "up" and up["state"] == "succeeded"
         events = client.get(f"/api/runs/{up['id']}/events/stream", headers=rita).text
         assert "summaryEvent" in events and '"state": "succeeded"' in events
+        deployed = pulumi_standin.stack_state(settings.backend_url, "hpc-platform", "gen-dev")["resources"]
+        assert deployed
+
+        # The destroy: previewed against the deployed config, approved against what it deletes.
+        destroy = client.post("/api/environments/gen-dev/destroy", headers=rita)
+        assert destroy.status_code == 201, destroy.text
+        did = destroy.json()["id"]
+        while worker.run_once():
+            pass
+        previewed = client.get(f"/api/requests/{did}", headers=alan).json()
+        assert previewed["state"] == "awaiting_approval", previewed
+        assert previewed["preview_summary"] == {"delete": len(deployed)}
+        reviewed = {k: previewed[k] for k in ("config_hash", "summary_sha256")}
+        assert client.post(f"/api/requests/{did}/approve", json=reviewed, headers=alan).status_code == 200
+        while worker.run_once():
+            pass
+        destroyed = client.get(f"/api/requests/{did}", headers=rita).json()
+        assert destroyed["state"] == "applied", destroyed
+        assert client.get("/api/environments/gen-dev", headers=rita).json()["status"] == "destroyed"
     state = pulumi_standin.stack_state(settings.backend_url, "hpc-platform", "gen-dev")
-    assert state["resources"]
+    assert state["resources"] == {}
     assert not list(REPO_ROOT.glob("Pulumi.gen-dev.yaml"))  # the repository's stack files are untouched

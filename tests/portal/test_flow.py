@@ -251,6 +251,127 @@ def test_destroy_needs_approval_and_clears_the_environment(
     assert state(engine, destroy) == "applied"
 
 
+def applied(engine: Engine, worker: Worker, requester: Principal, approver: Principal, kind: str) -> None:
+    rid = submit(engine, requester, kind=kind)
+    drain(worker)
+    decide(engine, approver, rid)
+    drain(worker)
+    assert state(engine, rid) == "applied"
+
+
+def destroy(engine: Engine, who: Principal, policy: flow.Policy | None = None) -> int:
+    with session_scope(engine) as session:
+        return flow.submit_destroy(session, who, "env-a", policy or flow.Policy()).id
+
+
+def test_a_destroy_is_previewed_and_approved_against_what_it_deletes(
+    engine: Engine, worker: Worker, ops: FakeOperations
+) -> None:
+    requester, approver = setup_env(engine, kind="staging")
+    applied(engine, worker, requester, approver, "staging")
+    requester, _ = add_user(engine, "rita", "genomics", "approver")  # she approves too, not her own
+    rid = destroy(engine, requester)
+    assert state(engine, rid) == "previewing"
+    drain(worker)
+    assert ops.calls[-1] == ("env-a", "destroy --preview-only")
+    with session_scope(engine) as session:
+        req = session.get_one(Request, rid)
+        env = session.get_one(Environment, req.environment_id)
+        assert req.state == "awaiting_approval"
+        # What the approver sees: the destroy preview's change counts, bound with the stack version.
+        assert req.preview_summary == {"delete": 3}
+        assert (req.plan_sha256, req.plan_stack_version) == (None, 1)
+        assert req.config_hash == env.current_config_hash
+        preview_job = session.scalars(select(Job).where(Job.request_id == rid)).one()
+        assert (preview_job.operation, preview_job.state) == ("preview", "succeeded")
+        current = env.current_config
+    # The destroy preview runs against the deployed config (the runner validates it again).
+    assert ops.specs[-1].config == current and ops.specs[-1].preview_only_destroy
+    with pytest.raises(flow.Forbidden, match="other than the requester"):
+        decide(engine, requester, rid)
+    stale = flow.Reviewed(summary_sha256=flow.summary_sha256({"delete": 1}))
+    with pytest.raises(flow.Conflict, match="reviewed summary_sha256"):
+        decide(engine, approver, rid, reviewed=stale)
+    reviewed = flow.Reviewed(summary_sha256=flow.summary_sha256({"delete": 3}), stack_version=1)
+    assert decide(engine, approver, rid, reviewed=reviewed).outcome == "approved"
+    drain(worker)
+    assert ops.calls[-1] == ("env-a", "destroy")
+    assert ops.specs[-1].config == current and not ops.specs[-1].preview_only_destroy
+    with session_scope(engine) as session:
+        approval = session.scalars(select(Approval).where(Approval.request_id == rid)).one()
+        assert (approval.preview_summary, approval.stack_version) == ({"delete": 3}, 1)
+        assert session.scalars(select(Environment.status)).one() == "destroyed"
+    assert state(engine, rid) == "applied"
+
+
+def test_a_destroy_whose_stack_changed_since_its_preview_goes_back_to_preview(
+    engine: Engine, worker: Worker, ops: FakeOperations
+) -> None:
+    requester, approver = setup_env(engine, kind="staging")
+    applied(engine, worker, requester, approver, "staging")
+    rid = destroy(engine, requester)
+    drain(worker)
+    with session_scope(engine) as session:  # another update moved the stack on
+        session.scalars(select(Environment)).one().stack_version = 7
+    decision = decide(engine, approver, rid)
+    assert decision.outcome == "back_to_preview" and "stack changed" in decision.message
+    assert state(engine, rid) == "previewing"
+    ops.versions["env-a"] = 7
+    drain(worker)
+    assert ops.calls.count(("env-a", "destroy --preview-only")) == 2
+    with session_scope(engine) as session:
+        req = session.get_one(Request, rid)
+        assert (req.state, req.plan_stack_version, req.preview_summary) == (
+            "awaiting_approval",
+            7,
+            {"delete": 3},
+        )
+    # Approved, then the backend's stack moves before the destroy runs: previewed again, not run.
+    assert decide(engine, approver, rid).outcome == "approved"
+    ops.versions["env-a"] = 8
+    drain(worker)
+    assert ("env-a", "destroy") not in ops.calls
+    assert ops.calls.count(("env-a", "destroy --preview-only")) == 3
+    with session_scope(engine) as session:
+        req = session.get_one(Request, rid)
+        assert (req.state, req.plan_stack_version) == ("awaiting_approval", 8)
+        assert session.scalars(select(Environment.status)).one() == "ready"
+
+
+def test_a_destroy_fails_instead_of_running_when_the_deployed_config_changed_meanwhile(
+    engine: Engine, worker: Worker, ops: FakeOperations
+) -> None:
+    requester, approver = setup_env(engine, kind="staging")
+    applied(engine, worker, requester, approver, "staging")
+    rid = destroy(engine, requester)
+    with session_scope(engine) as session:  # deployed by some other path while the preview waited
+        session.scalars(select(Environment)).one().current_config_hash = "f" * 64
+    calls = len(ops.calls)
+    drain(worker)
+    assert len(ops.calls) == calls
+    with session_scope(engine) as session:
+        req = session.get_one(Request, rid)
+        assert req.state == "failed" and req.error and "deployed config changed" in req.error
+
+
+def test_a_dev_destroy_is_approved_automatically_after_its_preview(
+    engine: Engine, db_url: str, tmp_path: Path, ops: FakeOperations
+) -> None:
+    requester, _ = setup_env(engine)
+    worker = make_worker(engine, db_url, tmp_path, ops, auto_approve_dev=True)
+    worker.register()
+    submit(engine, requester)
+    drain(worker)
+    rid = destroy(engine, requester, flow.Policy(auto_approve_dev=True))
+    assert state(engine, rid) == "previewing"  # not approved before anyone knows what it deletes
+    drain(worker)
+    assert ops.calls[-2:] == [("env-a", "destroy --preview-only"), ("env-a", "destroy")]
+    assert state(engine, rid) == "applied"
+    with session_scope(engine) as session:
+        approval = session.scalars(select(Approval).where(Approval.request_id == rid)).one()
+        assert approval.approver_id is None and approval.preview_summary == {"delete": 3}
+
+
 def test_a_dev_environment_past_its_ttl_is_destroyed_on_schedule(
     engine: Engine, worker: Worker, ops: FakeOperations
 ) -> None:

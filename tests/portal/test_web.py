@@ -20,7 +20,7 @@ from hpc_platform.app.portal.db import session_scope
 from hpc_platform.app.portal.models import Environment, Job, Request, Token, User
 from hpc_platform.app.portal.settings import PortalSettings
 from tests.portal.conftest import add_user
-from tests.portal.fakes import FakeAssessment
+from tests.portal.fakes import FakeAssessment, WriteLockProbe
 
 
 class ValidatingAssessor:
@@ -566,6 +566,78 @@ def test_fields_carry_the_models_bounds_and_help() -> None:
     fields = {f.key: f for f in forms.all_fields(read_stack_file(stack_file("dev")))}
     max_count = fields["hpc:cluster.queues[0].compute_resources[0].max_count"]
     assert max_count.kind == "int" and max_count.minimum == 1
-    assert fields["hpc:cluster.queues[0].capacity_type"].options == ("ONDEMAND", "SPOT")
+    assert fields["hpc:cluster.queues[0].capacity_type"].options == ("ONDEMAND", "SPOT", "CAPACITY_BLOCK")
     assert fields["hpc:observability.budget.monthly_limit_usd"].kind == "float"
     assert fields["hpc:cluster.queues[0].name"].help
+
+
+def test_the_page_submit_plans_without_holding_the_database_write_lock(
+    settings: PortalSettings, db: Engine, tmp_path: Path
+) -> None:
+    probe = WriteLockProbe(tmp_path / "portal.db")
+    _, token = add_user(db, "rita", "genomics", "requester")
+    app = create_app(settings, engine=db, assessor=probe, pages=LOCAL)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        csrf = sign_in(c, token)
+        c.post(
+            "/environments", data={"name": "gen-dev", "group": "genomics", "kind": "dev", "csrf_token": csrf}
+        )
+        csrf, base = _request_form(c, "gen-dev")
+        form = {"csrf_token": csrf, "mode": "fields", "base": base}
+        done = c.post("/environments/gen-dev/requests", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert probe.writable == [True]
+    assert count(db, Request) == 1
+
+
+def test_the_request_page_shows_a_destroys_preview_and_its_form_binds_it(
+    settings: PortalSettings, db: Engine
+) -> None:
+    from hpc_platform.app.portal import flow
+    from hpc_platform.app.portal.worker import Worker
+    from tests.portal.fakes import FakeAssessor, FakeOperations, dev_config, simple_diff
+
+    ops = FakeOperations()
+    worker = Worker(settings, db, run_operation=ops, current_version=ops.current_version)
+    worker.register()
+
+    def drain() -> None:
+        while worker.run_once():
+            pass
+
+    rita, rita_token = add_user(db, "rita", "genomics", "requester")
+    alan, alan_token = add_user(db, "alan", "genomics", "approver")
+    with session_scope(db) as session:
+        flow.create_environment(session, rita, "gen-stg", "genomics", "staging")
+        rid = flow.submit_request(
+            session, rita, "gen-stg", dev_config("staging"), FakeAssessor(), simple_diff
+        ).id
+    drain()
+    with session_scope(db) as session:
+        flow.decide(session, alan, rid, "approve")
+    drain()
+    with client(settings, db) as c:
+        csrf = sign_in(c, rita_token)
+        done = c.post("/environments/gen-stg/destroy", data={"csrf_token": csrf}, follow_redirects=False)
+        assert done.status_code == 303
+        destroy_page = done.headers["location"]
+        assert "the destroy preview is running" in c.get(destroy_page).text
+    drain()
+    with client(settings, db) as c:
+        sign_in(c, alan_token)
+        page = c.get(destroy_page).text
+        assert "What the destroy would delete" in page
+        assert re.search(r"<dt>delete</dt><dd>3 resources</dd>", page)
+        hidden = dict(re.findall(r'<input type="hidden" name="([a-z_0-9]+)" value="([^"]*)">', page))
+        with session_scope(db, write=False) as session:
+            req = session.scalars(select(Request).where(Request.action == "destroy")).one()
+            assert hidden["summary_sha256"] == flow.summary_sha256(req.preview_summary) is not None
+        form = {**hidden, "decision": "approve"}
+        stale = c.post(f"{destroy_page}/decide", data={**form, "summary_sha256": "0" * 64})
+        assert stale.status_code == 409 and "summary_sha256" in html.unescape(stale.text)
+        approved = c.post(f"{destroy_page}/decide", data=form, follow_redirects=False)
+        assert approved.status_code == 303
+    drain()
+    with session_scope(db, write=False) as session:
+        assert session.scalars(select(Request.state).where(Request.action == "destroy")).one() == "applied"
+        assert session.scalars(select(Environment.status)).one() == "destroyed"

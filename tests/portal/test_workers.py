@@ -101,7 +101,7 @@ def wait_for(condition: object, timeout: float = 180) -> None:
 
 def states(engine: Engine) -> dict[int, str]:
     with session_scope(engine, write=False) as session:
-        return dict(session.execute(select(Job.id, Job.state)).tuples().all())
+        return {job_id: state for job_id, state in session.execute(select(Job.id, Job.state))}
 
 
 def test_many_jobs_over_few_stacks_run_once_each_and_one_at_a_time_per_stack(

@@ -70,6 +70,9 @@ class DecisionIn(Strict):
     config_hash: str | None = Field(None, max_length=64, description="The config hash you reviewed")
     plan_sha256: str | None = Field(None, max_length=64, description="The plan SHA-256 you reviewed")
     stack_version: int | None = Field(None, description="The stack version you reviewed")
+    summary_sha256: str | None = Field(
+        None, max_length=64, description="The `summary_sha256` of the preview summary you reviewed"
+    )
 
 
 class ResolveIn(Strict):
@@ -111,6 +114,8 @@ def request_json(session: Session, req: Request, *, full: bool = True) -> dict[s
         "config_hash": req.config_hash,
         "plan_sha256": req.plan_sha256,
         "plan_stack_version": req.plan_stack_version,
+        "preview_summary": req.preview_summary,
+        "summary_sha256": flow.summary_sha256(req.preview_summary),
         "superseded_by": req.superseded_by_id,
         "error": req.error,
         "created_at": _when(req.created_at),
@@ -143,6 +148,7 @@ def approval_json(session: Session, approval: Approval) -> dict[str, Any]:
         "config_hash": approval.config_hash,
         "plan_sha256": approval.plan_sha256,
         "stack_version": approval.stack_version,
+        "preview_summary": approval.preview_summary,
         "created_at": _when(approval.created_at),
     }
 
@@ -313,6 +319,10 @@ def create_app(
                     break
             if principal is None:
                 raise Unauthenticated
+            if not write:
+                # Authenticating may record the token's use; end that write here, so a read scope
+                # holds no write lock while it works (an assessment plans for seconds).
+                session.commit()
             return work(session, principal)
 
     @app.get("/healthz", tags=["service"])
@@ -372,19 +382,25 @@ def create_app(
         raw = await request.body()
         content_type = request.headers.get("content-type", "application/json")
 
-        def work(session: Session, principal: Principal) -> dict[str, Any]:
+        def assessed(session: Session, principal: Principal) -> tuple[dict[str, Any], flow.AssessmentLike]:
             flow.environment_for(session, principal, name)  # 401/404/403 before looking at the body
             try:
                 config = parse_body(raw, content_type)
-                req = flow.submit_request(session, principal, name, config, planner, diff)
+                return config, flow.assess_submission(session, principal, name, config, planner)
             except InvalidConfig as exc:
                 raise flow.Invalid(
                     f"Pulumi.{name}.yaml: the config has {len(exc.problems)} problem(s)",
                     [flow.problem(p.key, p.message) for p in exc.problems],
                 ) from None
+
+        # The plan runs in a read transaction; only storing the request takes the write lock.
+        config, assessment = await run_in_threadpool(call, request, assessed, write=False)
+
+        def store(session: Session, principal: Principal) -> dict[str, Any]:
+            req = flow.submit_request(session, principal, name, config, planner, diff, assessment=assessment)
             return request_json(session, req)
 
-        return JSONResponse(await run_in_threadpool(call, request, work), status_code=201)
+        return JSONResponse(await run_in_threadpool(call, request, store), status_code=201)
 
     @app.post("/api/environments/{name}/destroy", status_code=201, tags=["requests"])
     def destroy(request: HttpRequest, name: str, _: Credentials) -> dict[str, Any]:
@@ -445,7 +461,7 @@ def create_app(
         return call(request, work, write=False)  # type: ignore[no-any-return]
 
     def _decide(request: HttpRequest, request_id: int, decision: str, body: DecisionIn) -> JSONResponse:
-        reviewed = flow.Reviewed(body.config_hash, body.plan_sha256, body.stack_version)
+        reviewed = flow.Reviewed(body.config_hash, body.plan_sha256, body.stack_version, body.summary_sha256)
 
         def work(session: Session, principal: Principal) -> tuple[int, dict[str, Any]]:
             outcome = flow.decide(session, principal, request_id, decision, body.comment, reviewed)

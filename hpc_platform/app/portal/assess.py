@@ -48,7 +48,7 @@ from hpc_platform.domain.config.loader import (
     read_stack_file,
     yaml_problem,
 )
-from hpc_platform.domain.environments import profile
+from hpc_platform.domain.environments import ENVIRONMENTS, profile
 from hpc_platform.domain.pricing import CostEstimate, estimate_monthly_cost, render_cost
 
 WHOLE_BODY = ""
@@ -450,6 +450,18 @@ class Assessor:
                 return None
             config = read_stack_file(path)
         return self.assess(stack, config)
+
+    def warm_up_all(self) -> int:
+        """`warm_up` with each of the project's stack files (dev, staging, prod): each kind loads
+        provider modules the others may not, so none leaves its first request to pay for them.
+        Returns how many were planned."""
+        planned = 0
+        for kind in ENVIRONMENTS:
+            path = self.project_dir / f"Pulumi.{kind}.yaml"
+            if path.is_file():
+                self.warm_up(read_stack_file(path), kind)
+                planned += 1
+        return planned
 
     def assess(self, stack: str, config: Mapping[str, Any], kind: str | None = None) -> Assessment:
         """Raises `InvalidConfig`; `kind` (dev, staging, prod) is the environment's, when known."""

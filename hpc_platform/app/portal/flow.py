@@ -6,11 +6,13 @@ one transaction (`db.session_scope`), so both get the same authorization, valida
                  (any open state) -> superseded | cancelled;  previewing/applying -> failed;
                  awaiting_approval -> rejected
 
-An approval is bound to what was reviewed: the config hash, the saved plan's SHA-256 and the
-stack's last update version at preview time. `up` applies that saved plan; if the stack moved on
-since the preview (another update, or someone outside the portal), the request goes back to
-preview instead of applying. Destroy is approved the same way (bound to the config and the stack
-version: there is no saved plan for a destroy).
+An approval is bound to what was reviewed: the config hash, the saved plan's SHA-256, the
+preview's change summary and the stack's last update version at preview time. `up` applies that
+saved plan; if the stack moved on since the preview (another update, or someone outside the
+portal), the request goes back to preview instead of applying. A destroy goes the same way: its
+preview job runs `destroy --preview-only` against the deployed config, and since the SDK cannot
+save a plan for a destroy, its approval is bound to the config hash, the stack version and what
+the preview said it would delete (`preview_summary`).
 
 Errors are `FlowError`s carrying an HTTP-style status, so every caller maps them the same way:
 `NotFound` (404: also for another group's environment, whose existence is not revealed),
@@ -126,6 +128,12 @@ def config_hash(config: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a `config:` map (key order and spacing do not matter)."""
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def summary_sha256(summary: Mapping[str, Any] | None) -> str | None:
+    """What an approver sends back to say which preview summary they reviewed (None: no preview
+    has finished yet)."""
+    return None if summary is None else config_hash(summary)
 
 
 def check_environment_name(name: str, key: str = "name") -> None:
@@ -289,17 +297,14 @@ def create_environment(
 
 
 # --- requests -----------------------------------------------------------------------------------
-def submit_request(
-    session: Session,
-    principal: Principal,
-    env_name: str,
-    config: Mapping[str, Any],
-    assessor: Assessing,
-    diff: ConfigDiff,
-) -> Request:
-    """A create or update request: the config is assessed first (a bad one raises `Invalid` with
-    one problem per key and stores nothing), then stored with its diff, older open requests are
-    superseded and the preview is queued."""
+def assess_submission(
+    session: Session, principal: Principal, env_name: str, config: Mapping[str, Any], assessor: Assessing
+) -> AssessmentLike:
+    """The read-only half of a submission: may the caller submit here, does the config name the
+    environment's kind, and the assessment (a bad config raises `Invalid` or the assessor's
+    `InvalidConfig`, one problem per key). An offline plan takes seconds, so callers run this in a
+    read transaction and pass its result to `submit_request`: on SQLite a write transaction holds
+    the database's only write lock, which workers need for claims and heartbeats."""
     env = environment_for(session, principal, env_name)
     declared = config.get(stack_key("environment"))
     if declared != env.kind:
@@ -313,7 +318,25 @@ def submit_request(
                 )
             ],
         )
-    assessment = assessor.assess(env.name, config, env.kind)  # raises the assessor's InvalidConfig
+    return assessor.assess(env.name, config, env.kind)
+
+
+def submit_request(
+    session: Session,
+    principal: Principal,
+    env_name: str,
+    config: Mapping[str, Any],
+    assessor: Assessing,
+    diff: ConfigDiff,
+    *,
+    assessment: AssessmentLike | None = None,
+) -> Request:
+    """A create or update request: the config is assessed first (`assess_submission`, or its
+    result for this same config given as `assessment`; a bad config stores nothing), then stored
+    with its diff, older open requests are superseded and the preview is queued."""
+    if assessment is None:
+        assessment = assess_submission(session, principal, env_name, config, assessor)
+    env = environment_for(session, principal, env_name)
     env = _environment(session, env_name, lock=True) or env
     action = "create" if env.current_config is None else "update"
     changes = diff(env.current_config, config)
@@ -338,7 +361,7 @@ def submit_request(
 
 
 def submit_destroy(session: Session, principal: Principal, env_name: str, policy: Policy) -> Request:
-    """A destroy request: bound to the current config and stack version, approved like any other."""
+    """A destroy request: previewed (`destroy --preview-only`), then approved like any other."""
     env = environment_for(session, principal, env_name)
     env = _environment(session, env_name, lock=True) or env
     if env.status != "ready":
@@ -357,29 +380,35 @@ def _destroy_request(
     reason: str = "",
 ) -> Request:
     req = Request(
-        environment_id=env.id,
-        action="destroy",
-        state="validated",
-        config=None,
-        config_hash=env.current_config_hash,
-        diff={
-            "changes": [
-                {"key": key, "old": value, "new": None} for key, value in (env.current_config or {}).items()
-            ]
-        },
-        plan_stack_version=env.stack_version,
-        requested_by=user_id,
+        environment_id=env.id, action="destroy", state="validated", config=None, requested_by=user_id
     )
+    _bind_destroy(req, env)
     session.add(req)
     session.flush()
     audit.record(session, actor, "request.validated", req, {"action": "destroy", "reason": reason or None})
     _supersede_open(session, env, req, actor)
-    _set_state(session, req, "awaiting_approval", actor)
     if auto:
+        # The time-to-live's destroy: nobody reviews it, so it is approved at once, bound to the
+        # stack version (the worker checks it again right before the destroy).
+        req.plan_stack_version = env.stack_version
+        _set_state(session, req, "awaiting_approval", actor)
         _approve(session, req, env, None, actor, reason)
-    else:
-        _maybe_auto_approve(session, req, env, policy)
+        return req
+    # The approver sees what would be deleted: the destroy preview's summary. The dev auto-approval
+    # (policy) applies once that preview has finished, as for any other request.
+    _set_state(session, req, "previewing", actor)
+    _enqueue(session, env, "preview", actor, req)
     return req
+
+
+def _bind_destroy(req: Request, env: Environment) -> None:
+    """A destroy removes what is deployed: bind it to the environment's current config."""
+    req.config_hash = env.current_config_hash
+    req.diff = {
+        "changes": [
+            {"key": key, "old": value, "new": None} for key, value in (env.current_config or {}).items()
+        ]
+    }
 
 
 def _maybe_auto_approve(session: Session, req: Request, env: Environment, policy: Policy) -> None:
@@ -399,6 +428,7 @@ def _approve(
             config_hash=req.config_hash,
             plan_sha256=req.plan_sha256,
             stack_version=req.plan_stack_version,
+            preview_summary=req.preview_summary,
         )
     )
     _set_state(
@@ -409,6 +439,7 @@ def _approve(
         config_hash=req.config_hash,
         plan_sha256=req.plan_sha256,
         stack_version=req.plan_stack_version,
+        preview_summary=req.preview_summary,
     )
     _enqueue(session, env, _operation_of(req), actor, req)
 
@@ -420,6 +451,8 @@ class Reviewed:
     config_hash: str | None = None
     plan_sha256: str | None = None
     stack_version: int | None = None
+    summary_sha256: str | None = None
+    """`summary_sha256(preview_summary)` of the preview reviewed (a destroy has no plan to name)."""
 
 
 @dataclass(frozen=True)
@@ -459,6 +492,7 @@ def decide(
                 ("config_hash", reviewed.config_hash, req.config_hash),
                 ("plan_sha256", reviewed.plan_sha256, req.plan_sha256),
                 ("stack_version", reviewed.stack_version, req.plan_stack_version),
+                ("summary_sha256", reviewed.summary_sha256, summary_sha256(req.preview_summary)),
             )
             if given is not None and given != held
         ]
@@ -485,6 +519,7 @@ def decide(
                 config_hash=req.config_hash,
                 plan_sha256=req.plan_sha256,
                 stack_version=req.plan_stack_version,
+                preview_summary=req.preview_summary,
             )
         )
         _set_state(session, req, "rejected", actor, comment=comment)
@@ -501,12 +536,10 @@ def _back_to_preview(session: Session, req: Request, env: Environment, actor: st
     req.plan_sha256 = None
     req.plan_path = None
     req.plan = None
-    if req.action == "destroy":
-        # No plan to redo: re-bind to the stack as it is now and ask again.
-        req.plan_stack_version = env.stack_version
-        _set_state(session, req, "awaiting_approval", actor, reason=why)
-        return
+    req.preview_summary = None
     req.plan_stack_version = None
+    if req.action == "destroy":
+        _bind_destroy(req, env)
     _set_state(session, req, "previewing", actor, reason=why)
     _enqueue(session, env, "preview", actor, req)
 
@@ -569,6 +602,8 @@ class Work:
     run: bool
     """False when the job must not run (its request moved on, or the stack changed since the
     preview); the flow has already recorded why."""
+    destroy_preview: bool = False
+    """A preview job of a destroy request: `destroy --preview-only`, no plan to save."""
 
 
 def prepare(session: Session, job_id: int) -> Work:
@@ -584,8 +619,18 @@ def prepare(session: Session, job_id: int) -> Work:
     if req.state != expected_state:
         _end_job(session, job, "cancelled", f"request {req.id} is {req.state}")
         return Work(job, env, req.config, None, None, run=False)
+    destroy = req.action == "destroy"
+    # A destroy runs against what is deployed (the runner validates that config again); a config
+    # that changed since the request was bound is a stale request.
+    config = env.current_config if destroy else req.config
+    if destroy and req.config_hash != env.current_config_hash:
+        why = "the deployed config changed since this destroy was requested"
+        _end_job(session, job, "cancelled", why)
+        _set_state(session, req, "failed", SYSTEM_WORKER, error=why)
+        req.error = f"{why}; request the destroy again"
+        return Work(job, env, config, None, None, run=False)
     if job.operation == "preview":
-        return Work(job, env, req.config, None, env.stack_version, run=True)
+        return Work(job, env, config, None, env.stack_version, run=True, destroy_preview=destroy)
     approval = session.scalars(
         select(Approval)
         .where(Approval.request_id == req.id, Approval.decision == "approve")
@@ -595,6 +640,7 @@ def prepare(session: Session, job_id: int) -> Work:
     bound = approval is not None and (
         approval.config_hash == req.config_hash
         and approval.plan_sha256 == req.plan_sha256
+        and approval.preview_summary == req.preview_summary
         and (plan is None) == (req.plan_sha256 is None)
         and (plan is None or hashlib.sha256(plan).hexdigest() == req.plan_sha256)
     )
@@ -602,9 +648,9 @@ def prepare(session: Session, job_id: int) -> Work:
         _end_job(session, job, "cancelled", "the approved plan is not the one stored")
         _set_state(session, req, "failed", SYSTEM_WORKER, error="approval does not match the stored plan")
         req.error = "the approval does not match the stored plan; submit the request again"
-        return Work(job, env, req.config, None, None, run=False)
+        return Work(job, env, config, None, None, run=False)
     _set_state(session, req, "applying", SYSTEM_WORKER, job=job.id)
-    return Work(job, env, req.config, plan, approval.stack_version if approval else None, run=True)
+    return Work(job, env, config, plan, approval.stack_version if approval else None, run=True)
 
 
 def stack_changed(session: Session, job_id: int, expected: int | None, actual: int | None) -> None:
@@ -681,6 +727,7 @@ def job_finished(
         req.plan_path = plan_path
         req.plan_sha256 = hashlib.sha256(plan).hexdigest() if plan is not None else outcome.plan_sha256
         req.plan_stack_version = outcome.stack_version
+        req.preview_summary = dict(outcome.summary)
         _set_state(
             session,
             req,
@@ -688,7 +735,7 @@ def job_finished(
             SYSTEM_WORKER,
             plan_sha256=req.plan_sha256,
             stack_version=req.plan_stack_version,
-            summary=outcome.summary,
+            summary=req.preview_summary,
         )
         _maybe_auto_approve(session, req, env, policy)
         return

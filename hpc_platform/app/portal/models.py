@@ -149,6 +149,9 @@ class Request(Base):
     # The saved update plan itself, so a worker on another machine can apply it.
     plan: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
     plan_stack_version: Mapped[int | None]
+    # The preview's change counts ({"delete": 12} for a destroy): what the approver reviews when
+    # there is no saved plan (the SDK cannot save one for a destroy).
+    preview_summary: Mapped[dict[str, Any] | None]
     requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
     error: Mapped[str | None] = mapped_column(Text)
@@ -167,6 +170,7 @@ class Approval(Base):
     config_hash: Mapped[str | None] = mapped_column(String(64))
     plan_sha256: Mapped[str | None] = mapped_column(String(64))
     stack_version: Mapped[int | None]
+    preview_summary: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

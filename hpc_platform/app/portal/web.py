@@ -846,23 +846,43 @@ async def submit_request(request: HttpRequest, name: str) -> Response:
     form = await checked_form(request)
     assessor: flow.Assessing = request.app.state.assessor
 
-    def work(p: Page) -> Response:
+    draft = draft_from_form(form)
+    assessed: list[flow.AssessmentLike] = []
+
+    def problems_page(p: Page) -> Response:
         env = flow.environment_for(p.session, p.principal, name)
-        draft = draft_from_form(form)
+        return p.render("request_form.html", 422, **form_context(env, draft, start=""))
+
+    def assess_draft(p: Page) -> Response:
+        # The plan runs in a read transaction; only storing the request takes the write lock.
         if draft.config is not None:
             try:
-                req = flow.submit_request(
-                    p.session, p.principal, name, draft.config, assessor, assess.config_diff
-                )
-                return _redirect(f"/requests/{req.id}")
+                assessed.append(flow.assess_submission(p.session, p.principal, name, draft.config, assessor))
+                return Response(status_code=204)
             except assess.InvalidConfig as exc:
                 draft.problems = [p.to_json() for p in exc.problems]
             except flow.Invalid as exc:
                 draft.problems = exc.problems
-        return p.render("request_form.html", 422, **form_context(env, draft, start=""))
+        return problems_page(p)
 
-    response = await run_in_threadpool(page, request, work, write=True)
-    return response
+    response = await run_in_threadpool(page, request, assess_draft)
+    if not assessed:
+        return response  # the problems page, sign-in redirect or error page
+    assert draft.config is not None
+
+    def store(p: Page) -> Response:
+        req = flow.submit_request(
+            p.session,
+            p.principal,
+            name,
+            draft.config or {},
+            assessor,
+            assess.config_diff,
+            assessment=assessed[0],
+        )
+        return _redirect(f"/requests/{req.id}")
+
+    return await run_in_threadpool(page, request, store, write=True)
 
 
 # requests and approvals
@@ -900,6 +920,7 @@ def request_page(request: HttpRequest, request_id: int) -> Response:
             changes=(req.diff or {}).get("changes", []),
             performance=performance_lines(env.name, req.config),
             diagram=diagram_view(req),
+            summary_sha256=flow.summary_sha256(req.preview_summary),
             may_decide=may_decide,
             why_not=why_not,
             may_cancel=req.state in ("validated", "previewing", "awaiting_approval", "approved", "applying"),
@@ -960,6 +981,7 @@ async def decide(request: HttpRequest, request_id: int) -> Response:
         config_hash=str(form.get("config_hash") or "") or None,
         plan_sha256=str(form.get("plan_sha256") or "") or None,
         stack_version=number("stack_version"),
+        summary_sha256=str(form.get("summary_sha256") or "") or None,
     )
     comment = str(form.get("comment") or "").strip() or None
 

@@ -126,14 +126,18 @@ class Worker:
     def _spec(self, work: flow.Work) -> OperationSpec:
         job = work.job
         plan_path: Path | None = None
-        if job.operation == "preview":
+        operation = job.operation
+        if work.destroy_preview:
+            # What the approver of a destroy reviews; the SDK saves no plan for a destroy.
+            operation = "destroy"
+        elif job.operation == "preview":
             plan_path = self.settings.plans_dir / f"request-{job.request_id}-job-{job.id}.json"
         elif job.operation == "up" and work.plan is not None:
             plan_path = self.settings.plans_dir / f"apply-request-{job.request_id}-job-{job.id}.json"
             plan_path.write_bytes(work.plan)
         return OperationSpec(
             stack=job.stack,
-            operation=job.operation,  # type: ignore[arg-type]
+            operation=operation,  # type: ignore[arg-type]
             config=work.config or {},
             work_dir=self.settings.work_root / f"job-{job.id}",
             project_dir=self.settings.project_dir,
@@ -141,6 +145,7 @@ class Worker:
             pulumi_root=self.settings.pulumi_root,
             plan_path=plan_path,
             preview_only_refresh=job.preview_only,
+            preview_only_destroy=work.destroy_preview,
         )
 
     def run_job(self, job: Job) -> None:

@@ -29,6 +29,8 @@ class InstanceType:
     max_efa_interfaces: int
     max_network_interfaces: int
     spot_supported: bool
+    capacity_block_supported: bool = False
+    """EC2 sells the type in Capacity Blocks (`capacity-block` in its SupportedUsageClasses)."""
     gpus: int = 0
     gpu_model: str | None = None
     gpu_memory_mib: int = 0

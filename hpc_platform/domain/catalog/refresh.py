@@ -86,6 +86,8 @@ def describe_instance_type(raw: dict[str, Any]) -> dict[str, Any]:
         "max_efa_interfaces": int((network.get("EfaInfo") or {}).get("MaximumEfaInterfaces", 0)),
         "max_network_interfaces": int(network.get("MaximumNetworkInterfaces", 1)),
         "spot_supported": "spot" in raw.get("SupportedUsageClasses", []),
+        # What ParallelCluster's CapacityTypeValidator reads for a CAPACITY_BLOCK queue.
+        "capacity_block_supported": "capacity-block" in raw.get("SupportedUsageClasses", []),
         "gpus": sum(int(g.get("Count", 0)) for g in gpus),
         "gpu_model": gpus[0].get("Name") if gpus else None,
         "gpu_memory_mib": int(gpu_info.get("TotalGpuMemoryInMiB", 0)),

@@ -28,6 +28,8 @@ from hpc_platform.domain.limits import (
     AUDIT_LOG_RETENTION_DAYS_DEFAULT,
     AUDIT_MODES,
     BUDGET_ALERT_THRESHOLDS_PERCENT_DEFAULT,
+    CAPACITY_RESERVATION_GROUP_ARN_PATTERN,
+    CAPACITY_RESERVATION_ID_PATTERN,
     CLOUDTRAIL_TRAIL_ARN_PATTERN,
     CLOUDWATCH_RETENTION_DAYS,
     COMPLIANCE_FRAMEWORKS,
@@ -364,6 +366,38 @@ class StorageConfig(Model):
 # ---------------------------------------------------------------------------------------------
 # Cluster
 # ---------------------------------------------------------------------------------------------
+CapacityReservationId = Annotated[str, StringConstraints(pattern=CAPACITY_RESERVATION_ID_PATTERN)]
+CapacityReservationGroupArn = Annotated[
+    str, StringConstraints(pattern=CAPACITY_RESERVATION_GROUP_ARN_PATTERN, max_length=1600)
+]
+
+
+class CapacityReservationConfig(Model):
+    """Reserved capacity a compute resource launches into (ParallelCluster's
+    `CapacityReservationTarget`): name `id` or `resource_group_arn`, not both."""
+
+    id: CapacityReservationId | None = None
+    """An On-Demand Capacity Reservation or a Capacity Block (`cr-` and 8 or 17 hex digits). A
+    Capacity Block's queue must have `capacity_type: CAPACITY_BLOCK`."""
+    resource_group_arn: CapacityReservationGroupArn | None = None
+    """A capacity reservation resource group (a service-linked group of On-Demand Capacity
+    Reservations): nodes launch into whichever reservation of the group matches. Not for Capacity
+    Blocks."""
+    instance_count: int | None = Field(default=None, ge=1)
+    """Instances the reservation holds. They are paid whether nodes run or not, so the cost
+    estimate counts them all month; the queue's max_count may not exceed them. Omitted: the
+    compute resource's max_count."""
+    availability_zone: AzName | None = None
+    """The reservation's AZ as EC2 lists it, so the plan can check offline that it is one of the
+    queue's AZs. Omitted: only ParallelCluster's dry run (which asks EC2) checks it."""
+    instance_type: InstanceTypeName | None = None
+    """The reservation's instance type, checked offline against the compute resource's. Omitted:
+    only ParallelCluster's dry run checks it."""
+    hourly_usd_per_instance: float | None = Field(default=None, gt=0)
+    """Price of one reserved instance per hour: a Capacity Block's rate as quoted when it was bought.
+    Omitted: the On-Demand price (what an On-Demand Capacity Reservation bills)."""
+
+
 class ComputeResourceConfig(Model):
     name: SlurmName = Field(description=f"Compute resource name: {_SLURM_NAME}, unique in the queue.")
     instance_type: InstanceTypeName
@@ -376,6 +410,10 @@ class ComputeResourceConfig(Model):
     """One thread per core: the usual choice for MPI and floating-point codes."""
     enable_efa: bool | None = None
     """Defaults to the queue's `enable_efa`."""
+    capacity_reservation: CapacityReservationConfig | None = None
+    """Launch the nodes into reserved capacity (an On-Demand Capacity Reservation, a reservation
+    resource group, or a Capacity Block). The queue must be ONDEMAND, or CAPACITY_BLOCK for a
+    Capacity Block. Omitted: open On-Demand or Spot capacity."""
 
     @field_validator("name")
     @classmethod
@@ -396,14 +434,15 @@ class QueueConfig(Model):
     name: SlurmName = Field(description=f"Slurm partition name: {_SLURM_NAME}, not `default`.")
     purpose: QueuePurpose = "compute"
     """What the queue is for; `gpu` queues must use GPU instance types."""
-    capacity_type: Literal["ONDEMAND", "SPOT"] = "ONDEMAND"
+    capacity_type: Literal["ONDEMAND", "SPOT", "CAPACITY_BLOCK"] = "ONDEMAND"
     """ParallelCluster chooses Spot or On-Demand per queue: split a workload across a SPOT and
-    an ONDEMAND queue to reach a Spot share."""
+    an ONDEMAND queue to reach a Spot share. `CAPACITY_BLOCK`: every compute resource runs in a
+    Capacity Block named by its `capacity_reservation.id`, with min_count = max_count."""
     allocation_strategy: Literal["lowest-price", "capacity-optimized", "price-capacity-optimized"] | None = (
         None
     )
     """Spot/On-Demand allocation strategy; omitted: lowest-price (On-Demand), price-capacity-optimized
-    (Spot)."""
+    (Spot), none (Capacity Block, which takes none)."""
     enable_efa: bool = False
     """EFA on every node; the queue then runs in one subnet in one AZ with a cluster placement group."""
     availability_zone: AzName | None = None
@@ -477,6 +516,12 @@ class SlurmConfig(Model):
     """How queue changes roll out; DRAIN lets running jobs finish."""
     enable_memory_based_scheduling: bool = True
     """Schedule on memory as well as cores (`--mem` is enforced)."""
+    enable_job_requeue: bool = True
+    """Slurm `JobRequeue=1`: a batch job whose node fails or is reclaimed (a Spot interruption) goes
+    back to the queue and starts again, unless it was submitted with `--no-requeue`. Slurm has no
+    per-partition requeue option, so this is the default on every queue, Spot queues included (see
+    docs/spot-interruptions.md for checkpointing). Off: `JobRequeue=0`; only jobs submitted with
+    `--requeue` come back, and a Spot interruption fails the others."""
     accounting: AccountingConfig = AccountingConfig()
     """slurmdbd accounting database."""
     fair_share: FairShareConfig = FairShareConfig()

@@ -3,7 +3,12 @@
 - `efa-check.sh`: EFA queues; fails the node when `fi_info -p efa` finds no EFA provider.
 - `node-tuning.sh`: every compute node; kernel, limits and Lustre client settings.
 - `slurm-metrics-agent.sh`: head node; a systemd timer publishing the Slurm metrics named in
-  `hpc_platform.domain.metrics` to CloudWatch.
+  `hpc_platform.domain.metrics` to CloudWatch (and, with Prometheus on, as a text file for the
+  Slurm exporter).
+- `node-exporter.sh` (Prometheus on): every node; the pinned node_exporter, and on the head node
+  the Slurm exporter (see `hpc_platform.pcluster.prometheus`).
+- `prometheus-agent.sh` (Prometheus on): head node; the pinned Prometheus in agent mode with the
+  rendered config, remote-writing to Managed Prometheus.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from importlib import resources
 EFA_CHECK = "efa-check.sh"
 NODE_TUNING = "node-tuning.sh"
 SLURM_METRICS_AGENT = "slurm-metrics-agent.sh"
-SCRIPTS = (EFA_CHECK, NODE_TUNING, SLURM_METRICS_AGENT)
+NODE_EXPORTER = "node-exporter.sh"
+PROMETHEUS_AGENT = "prometheus-agent.sh"
+SCRIPTS = (EFA_CHECK, NODE_TUNING, SLURM_METRICS_AGENT, NODE_EXPORTER, PROMETHEUS_AGENT)
 
 
 def script(filename: str) -> str:

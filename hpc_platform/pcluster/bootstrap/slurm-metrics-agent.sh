@@ -4,8 +4,11 @@
 #   per queue (dimensions ClusterName, Queue): PendingJobs, RunningJobs, IdleNodes, AllocatedNodes
 #   per cluster (dimension ClusterName):       DownNodes, SpotInterruptions
 # SpotInterruptions counts nodes of Spot queues that Slurm holds down/drained with a reason that
-# names a Spot interruption or insufficient capacity.
+# names a Spot interruption or insufficient capacity. With a text-file directory (Prometheus on),
+# each sample is also written there as `slurm.prom` (slurm_queue_jobs, slurm_queue_nodes,
+# slurm_down_nodes, slurm_spot_interrupted_nodes) for the head node's Slurm exporter.
 #   $1 cluster name  $2 region  $3 namespace  $4 interval seconds  $5 Spot queues (comma-separated)
+#   $6 Prometheus text-file directory (optional)
 set -euo pipefail
 
 cluster="${1:?cluster name}"
@@ -13,6 +16,7 @@ region="${2:?region}"
 namespace="${3:-HPC/Slurm}"
 interval="${4:-60}"
 spot_queues="${5:-}"
+textfile_dir="${6:-}"
 
 install -d -m 0755 /opt/hpc-platform
 cat >/opt/hpc-platform/slurm-metrics.env <<ENV
@@ -20,6 +24,7 @@ CLUSTER_NAME=${cluster}
 AWS_REGION=${region}
 METRIC_NAMESPACE=${namespace}
 SPOT_QUEUES=${spot_queues}
+TEXTFILE_DIR=${textfile_dir}
 ENV
 
 cat >/opt/hpc-platform/slurm-metrics.sh <<'COLLECT'
@@ -31,10 +36,14 @@ export PATH="/opt/slurm/bin:${PATH}"
 source "${HPC_SLURM_METRICS_ENV:-/opt/hpc-platform/slurm-metrics.env}"
 
 data=()
+prom=()
 add() { # metric value [queue]
   local dims="[{\"Name\":\"ClusterName\",\"Value\":\"${CLUSTER_NAME}\"}"
   [[ -n "${3:-}" ]] && dims+=",{\"Name\":\"Queue\",\"Value\":\"$3\"}"
   data+=("{\"MetricName\":\"$1\",\"Value\":$2,\"Unit\":\"Count\",\"Dimensions\":${dims}]}")
+}
+sample() { # prometheus metric, labels (may be empty), value
+  if [[ -n "$2" ]]; then prom+=("$1{$2} $3"); else prom+=("$1 $3"); fi
 }
 
 # Node states in compact form (%t): `idle~` is a powered-down cloud node, not an idle one.
@@ -50,6 +59,10 @@ for queue in $(sinfo --noheader --format=%R | sort -u); do
   add RunningJobs "${running}" "${queue}"
   add IdleNodes "${idle}" "${queue}"
   add AllocatedNodes "${allocated}" "${queue}"
+  sample slurm_queue_jobs "queue=\"${queue}\",state=\"pending\"" "${pending}"
+  sample slurm_queue_jobs "queue=\"${queue}\",state=\"running\"" "${running}"
+  sample slurm_queue_nodes "queue=\"${queue}\",state=\"idle\"" "${idle}"
+  sample slurm_queue_nodes "queue=\"${queue}\",state=\"allocated\"" "${allocated}"
 done
 
 down="$(node_states | awk '$2 ~ /^(down|drain|drng|fail)/' | wc -l)"
@@ -64,6 +77,24 @@ for queue in "${spot[@]}"; do
   interrupted=$((interrupted + count))
 done
 add SpotInterruptions "${interrupted}"
+sample slurm_down_nodes "" "${down}"
+sample slurm_spot_interrupted_nodes "" "${interrupted}"
+
+if [[ -n "${TEXTFILE_DIR:-}" && -d "${TEXTFILE_DIR}" ]]; then
+  # Written whole, then renamed: the exporter never reads half a file.
+  {
+    echo "# HELP slurm_queue_jobs Slurm jobs per partition and state."
+    echo "# TYPE slurm_queue_jobs gauge"
+    echo "# HELP slurm_queue_nodes Slurm nodes per partition and state (powered-down nodes excluded)."
+    echo "# TYPE slurm_queue_nodes gauge"
+    echo "# HELP slurm_down_nodes Slurm nodes down, drained or failing."
+    echo "# TYPE slurm_down_nodes gauge"
+    echo "# HELP slurm_spot_interrupted_nodes Spot nodes Slurm holds down for an interruption."
+    echo "# TYPE slurm_spot_interrupted_nodes gauge"
+    printf '%s\n' "${prom[@]}"
+  } >"${TEXTFILE_DIR}/slurm.prom.tmp"
+  mv "${TEXTFILE_DIR}/slurm.prom.tmp" "${TEXTFILE_DIR}/slurm.prom"
+fi
 
 joined="$(IFS=','; echo "${data[*]}")"
 aws cloudwatch put-metric-data --region "${AWS_REGION}" --namespace "${METRIC_NAMESPACE}" \

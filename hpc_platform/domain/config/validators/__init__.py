@@ -2,7 +2,8 @@
 
 Field-level rules stay on the models; these run only when the schema has parsed. Each validator
 yields `Finding`s with the exact key path it is about (`network`, `storage`, `cluster`,
-`observability`, `compliance`, `performance`); `run_validators` runs them all, in this registry's order.
+`observability`, `compliance`, `performance`; `capacity`'s rules are about keys under
+`cluster`); `run_validators` runs them all, in this registry's order.
 Validators compare no environment names: what an environment requires is in its
 `hpc_platform.domain.environments` profile.
 """
@@ -11,6 +12,7 @@ from hpc_platform.domain.catalog import InstanceCatalog
 from hpc_platform.domain.config.errors import Finding
 from hpc_platform.domain.config.models import StackConfig
 from hpc_platform.domain.config.validators import (
+    capacity,
     cluster,
     compliance,
     network,
@@ -25,6 +27,7 @@ VALIDATORS: tuple[Validator, ...] = (
     *storage.VALIDATORS,
     *compliance.VALIDATORS,
     *cluster.VALIDATORS,
+    *capacity.VALIDATORS,
     *observability.VALIDATORS,
     *performance.VALIDATORS,
 )
