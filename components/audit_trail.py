@@ -19,14 +19,19 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import pulumi_aws as aws
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.domain.compliance import MANAGED_RULES, ManagedRule
 from hpc_platform.domain.limits import AUDIT_LOG_RETENTION_DAYS_DEFAULT, KMS_DEFAULT_DELETION_WINDOW_DAYS
+
+if TYPE_CHECKING:
+    import pulumi_aws as aws
+else:
+    # Only the pulumi-aws modules the component uses (see components/_aws.py).
+    from components._aws import aws
 
 TYPE_TOKEN = "hpc:audit:AuditTrail"
 # Where each service writes in the bucket.
