@@ -92,7 +92,14 @@ def run_check(
     """The exit code (hpcctl.cli's contract). In text format a `ConfigError` propagates to the CLI;
     in github format it becomes annotations and a summary section."""
     from hpc_platform.app.offline import plan_stack_file, stack_name_for
-    from hpc_platform.app.policy_check import check_run, counts_line, has_mandatory, report, to_json
+    from hpc_platform.app.policy_check import (
+        check_run,
+        counts_line,
+        has_mandatory,
+        report,
+        to_json,
+        validate_policy_config,
+    )
     from hpcctl import github
     from hpcctl.cli import EXIT_INVALID, EXIT_OK, EXIT_VIOLATIONS
 
@@ -101,6 +108,8 @@ def run_check(
     planning = f"planning {options.stack_label or path.name}…"
     checking = "checking policies…"
     if options.format == "text":
+        if options.policy_config is not None:
+            validate_policy_config(options.policy_config)  # fail fast, before the plan
         with options.step(err, planning):
             stack_plan = plan_stack_file(path)
         for line in stack_plan.warning_lines():
@@ -115,6 +124,8 @@ def run_check(
 
     stack = stack_name_for(path)
     try:
+        if options.policy_config is not None:
+            validate_policy_config(options.policy_config)
         with options.step(err, planning):
             stack_plan = plan_stack_file(path)
         with options.step(err, checking):

@@ -28,6 +28,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.Session]:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    # Each region's EC2 backend would build moto's ~1300 default AMIs; the refresh reads no image.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         yield boto3.Session(region_name="us-east-2")
 
@@ -135,6 +137,19 @@ def test_refresh_keeps_only_hpc_families(aws: boto3.Session) -> None:
     assert list(snapshot["instance_types"]) == ["hpc6a.48xlarge"]
     assert snapshot["instance_types"]["hpc6a.48xlarge"]["offerings"] == {"us-east-2": ["us-east-2b"]}
     assert set(HPC_FAMILIES) >= {"hpc6a", "hpc7a", "c5n", "x2iedn", "p4d"}
+
+
+def test_refresh_asks_ec2_for_the_wanted_families_only(aws: boto3.Session) -> None:
+    """EC2 filters the types server-side (`c5.*` is c5 without c5n): a fraction of the pages."""
+    asked: list[object] = []
+    aws.events.register(
+        "provide-client-params.ec2.DescribeInstanceTypes",
+        lambda params, **_: asked.append(params.get("Filters")),
+    )
+    snapshot = build_snapshot(aws, regions=["us-east-2"], families=("hpc6a", "c5"))
+    assert asked == [[{"Name": "instance-type", "Values": ["hpc6a.*", "c5.*"]}]]
+    families = {name.split(".", 1)[0] for name in snapshot["instance_types"]}
+    assert families == {"hpc6a", "c5"}
 
 
 def test_fails_refresh_without_regions(aws: boto3.Session) -> None:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.stacks import planned
+
 ROOT = Path(__file__).resolve().parents[1]
 # Modules of a service package shared by its resources (argument, output and enum types).
 SHARED = {"_inputs", "outputs", "_enums"}
@@ -90,16 +92,15 @@ import importlib, json, sys
 from pathlib import Path
 from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
-from hpc_platform.app.offline import plan_stack_file
 from hpc_platform.app.offline.engine import run_offline
 from hpc_platform.app.program import program
 from hpc_platform.domain.config.loader import read_stack_file
+refs = REFS  # type -> URN, from the test process's plan of prod
 if FULL:  # every service package's own __init__, as `import pulumi_aws.<service>` runs it
-    for service in sorted({t.split(":")[1].split("/")[0] for t in TYPES}):
+    for service in sorted({t.split(":")[1].split("/")[0] for t in refs}):
         vars(importlib.import_module(f"pulumi_aws.{service}"))
         getattr(sys.modules[f"pulumi_aws.{service}"], "__all__", None)
 path = Path("Pulumi.prod.yaml")
-refs = {r.type: r.urn for r in plan_stack_file(path).plan.resources if r.custom and r.type.startswith("aws:")}
 found = {}
 def rehydrating():
     program()
@@ -120,8 +121,11 @@ def test_resource_references_rehydrate_as_with_the_whole_package() -> None:
     """pulumi_aws registers every resource module for resource-reference rehydration; with the
     service packages' `__init__` deferred, a reference of every type the prod program creates still
     becomes the same pulumi-aws class as when the whole packages are loaded."""
-    deferred = fresh(REHYDRATE.replace("if FULL:", "if False:"))
-    types = sorted(deferred)
-    full = fresh(REHYDRATE.replace("if FULL:", "if True:").replace("TYPES", repr(types)))
+    # The plan is the test process's (shared with other tests): each fresh process plans prod once.
+    plan = planned("prod").plan
+    refs = {r.type: r.urn for r in plan.resources if r.custom and r.type.startswith("aws:")}
+    code = REHYDRATE.replace("REFS", repr(refs))
+    deferred = fresh(code.replace("if FULL:", "if False:"))
+    full = fresh(code.replace("if FULL:", "if True:"))
     assert len(deferred) > 40 and all(str(v).startswith("pulumi_aws.") for v in deferred.values())
     assert deferred == full

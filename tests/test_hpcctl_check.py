@@ -171,6 +171,35 @@ def test_fails_invalid_policy_config(tmp_path: Path, document: str, expected: st
     assert f"{path}: hpc:" not in err
 
 
+@pytest.mark.parametrize("output_format", ["text", "github"])
+def test_fails_invalid_policy_config_before_planning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output_format: str
+) -> None:
+    """The pack's schemas decide a policy config's problems: reported before the plan's seconds."""
+    import hpc_platform.app.offline
+
+    def no_plan(*_: object, **__: object) -> None:
+        raise AssertionError("planned before checking the policy config")
+
+    monkeypatch.setattr(hpc_platform.app.offline, "plan_stack_file", no_plan)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    path = tmp_path / "policy.json"
+    path.write_text('{"spot-ratio": {"minShare": 1.5}}')
+    code, out, err = run(
+        "check",
+        "--stack",
+        "dev",
+        "--project-dir",
+        str(REPO_ROOT),
+        "--policy-config",
+        str(path),
+        "--format",
+        output_format,
+    )
+    assert code == EXIT_INVALID, out + err
+    assert "spot-ratio.minShare: 1.5 is above the maximum 1" in out + err
+
+
 def test_fails_missing_policy_config(tmp_path: Path) -> None:
     code, _, err = run(
         "check",

@@ -111,9 +111,9 @@ def synth_case(stack: StackPlan, *, keep_our_roles: bool) -> dict[str, Any]:
         "cluster_name": cluster["cluster_name"],
         "config": config,
         "subnets": {s.id: s.inputs["availabilityZone"] for s in plan.of_type("aws:ec2/subnet:Subnet")},
-        "security_groups": [g.id for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup")],
-        "fsx": [f.id for f in plan.of_type("aws:fsx/lustreFileSystem:LustreFileSystem")],
-        "efs": [f.id for f in plan.of_type("aws:efs/fileSystem:FileSystem")],
+        "security_groups": sorted(g.id for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup")),
+        "fsx": sorted(f.id for f in plan.of_type("aws:fsx/lustreFileSystem:LustreFileSystem")),
+        "efs": sorted(f.id for f in plan.of_type("aws:efs/fileSystem:FileSystem")),
         # ParallelCluster reads the roles of the instance profiles it is given.
         "roles": {r.role.outputs["name"]: r.role.inputs["assumeRolePolicy"] for r in roles.values()},
         "instance_profiles": {p.id: p.inputs["role"] for p in profiles} if keep_our_roles else {},
@@ -125,7 +125,9 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cases = {stack: synth_case(planned(stack), keep_our_roles=False) for stack in STACKS}
     cases[AS_RENDERED] = synth_case(planned("dev"), keep_our_roles=True)
     directory = tmp_path_factory.mktemp("pcluster-synth")
-    (directory / "cases.json").write_text(json.dumps(cases))
+    # In a stable order (the plan registers resources concurrently): the fast loop's result cache
+    # (tests/support/result_cache.py) keys the run by this file's contents.
+    (directory / "cases.json").write_text(json.dumps(cases, sort_keys=True))
     # Run as a script: it finds the integration harness (AMIs, moto patches) beside itself.
     run_script = f"import runpy; runpy.run_path({str(SYNTH_SCRIPT)!r}, run_name='__main__')"
     result = run_pcluster_python(

@@ -447,6 +447,13 @@ def check_run(stack_plan: StackPlan, policy_config: Path | None = None) -> Polic
     return PolicyRun(run.policies, run.resources, _sorted(run.violations))
 
 
+def validate_policy_config(path: Path) -> None:
+    """Raise a policy config's problems (`ConfigError`) without a plan: the pack's schemas alone
+    decide them, so `hpcctl check` reports them before the seconds a plan takes."""
+    info = policy_servicer().GetAnalyzerInfo(empty_pb2.Empty(), _InProcessContext())
+    reconcile_policy_config(info, read_policy_config(path), str(path))
+
+
 def check(stack_plan: StackPlan, policy_config: Path | None = None) -> list[Violation]:
     """Policy violations of a planned stack; `policy_config` defaults to the environment's file."""
     return check_run(stack_plan, policy_config).violations
@@ -553,4 +560,5 @@ __all__ = [
     "resource_name",
     "run_pack",
     "to_json",
+    "validate_policy_config",
 ]
