@@ -42,10 +42,15 @@ expect.set_options(timeout=SLOW_MS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark these tests `browser` and run them after every other test of the session (on each
+    xdist worker too, which takes its tests in this order): Playwright's sync API leaves its event
+    loop set on the worker's main thread until the session ends, and code that refuses to block an
+    event loop's thread (the portal's assessor) would then refuse to run in the tests after them."""
     here = Path(__file__).parent
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 @pytest.fixture(scope="session")
