@@ -58,17 +58,20 @@ def resource(
     )
 
 
-def run(
-    *resources: PlannedResource, config: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None
-) -> list[Violation]:
+def plan_of(*resources: PlannedResource, outputs: dict[str, Any] | None = None) -> Plan:
     """The plan of `resources`; a `stack_outputs(...)` among them gives the stack's outputs."""
     declared = {k: v for r in resources if r.type == STACK_TYPE for k, v in r.outputs.items()}
     resources = tuple(r for r in resources if r.type != STACK_TYPE)
-    plan = Plan(
+    return Plan(
         stack=STACK, project=PROJECT, resources=list(resources), outputs={**declared, **(outputs or {})}
     )
+
+
+def run(
+    *resources: PlannedResource, config: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None
+) -> list[Violation]:
     given = {name: (None, dict(props)) for name, props in (config or {}).items()}
-    return evaluate(plan, given)
+    return evaluate(plan_of(*resources, outputs=outputs), given)
 
 
 def names(violations: list[Violation]) -> set[str]:

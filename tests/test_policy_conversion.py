@@ -14,7 +14,7 @@ from hpc_platform.app import policy_check
 from hpc_platform.app.offline import Plan
 from hpc_platform.app.policy_check import read_policy_config, run_pack
 from tests.support.stacks import planned
-from tests.test_policies import CASES, PROJECT, STACK
+from tests.test_policies import CASES, plan_of
 
 
 def _both_ways(plan: Plan, given: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
@@ -40,7 +40,7 @@ def test_every_violating_fixture_gets_the_same_violations_as_from_the_unchanged_
 ) -> None:
     found = 0
     for _policy, _what, bad, _good in CASES:
-        plan = Plan(stack=STACK, project=PROJECT, resources=list(bad()))
+        plan = plan_of(*bad())
         once, every_time = _both_ways(plan, {}, monkeypatch)
         assert once == every_time
         found += len(once.violations)
