@@ -162,6 +162,45 @@ class EfaNetworkArgs:
 # ---------------------------------------------------------------------------------------------
 # Component
 # ---------------------------------------------------------------------------------------------
+def flow_logs_trust_policy(account_id: str, partition: str, region: str) -> dict[str, Any]:
+    """The role VPC flow logs assume: only for flow logs of this account and region (the confused
+    deputy conditions AWS recommends)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ec2:{region}:{account_id}:vpc-flow-log/*"},
+                },
+            }
+        ],
+    }
+
+
+def flow_logs_delivery_policy(log_group_arn: str) -> dict[str, Any]:
+    """What that role may do: deliver to its own log group only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DeliverToThisLogGroupOnly",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogGroups",
+                    "logs:DescribeLogStreams",
+                ],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            }
+        ],
+    }
+
+
 class EfaNetwork(pulumi.ComponentResource):
     """VPC, subnets, NAT, security groups, placement groups, endpoints and flow logs for one cluster.
 
@@ -643,24 +682,7 @@ class EfaNetwork(pulumi.ComponentResource):
             opts=child,
         )
         assume_role = pulumi.Output.all(account, partition.partition).apply(
-            lambda v: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {
-                                "StringEquals": {"aws:SourceAccount": v[0]},
-                                "ArnLike": {
-                                    "aws:SourceArn": f"arn:{v[1]}:ec2:{region}:{v[0]}:vpc-flow-log/*"
-                                },
-                            },
-                        }
-                    ],
-                }
-            )
+            lambda v: json.dumps(flow_logs_trust_policy(v[0], v[1], region))
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
@@ -672,26 +694,7 @@ class EfaNetwork(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-flow-logs-policy",
             role=role.id,
-            policy=self.flow_log_group.arn.apply(
-                lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "DeliverToThisLogGroupOnly",
-                                "Effect": "Allow",
-                                "Action": [
-                                    "logs:CreateLogStream",
-                                    "logs:PutLogEvents",
-                                    "logs:DescribeLogGroups",
-                                    "logs:DescribeLogStreams",
-                                ],
-                                "Resource": [arn, f"{arn}:*"],
-                            }
-                        ],
-                    }
-                )
-            ),
+            policy=self.flow_log_group.arn.apply(lambda arn: json.dumps(flow_logs_delivery_policy(arn))),
             opts=child,
         )
         self.flow_log = aws.ec2.FlowLog(

@@ -39,6 +39,7 @@ import pulumi_random as random
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator
 
 from components.data_repository import deny_insecure_transport
+from components.efa_network import flow_logs_delivery_policy, flow_logs_trust_policy
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
 from hpc_platform.app.tagging import register_compliance_tags
 from hpc_platform.domain.config.loader import read_stack_file
@@ -533,46 +534,14 @@ def network(prefix: str, config: PortalStackConfig, flow_logs: FlowLogTarget | N
     region = config.region
     trust = _json(
         pulumi.Output.all(flow_logs.account_id, flow_logs.partition).apply(
-            lambda v: {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": v[0]},
-                            "ArnLike": {"aws:SourceArn": f"arn:{v[1]}:ec2:{region}:{v[0]}:vpc-flow-log/*"},
-                        },
-                    }
-                ],
-            }
+            lambda v: flow_logs_trust_policy(v[0], v[1], region)
         )
     )
     role = aws.iam.Role(f"{prefix}-flow-logs-role", assume_role_policy=trust)
     aws.iam.RolePolicy(
         f"{prefix}-flow-logs-policy",
         role=role.id,
-        policy=_json(
-            flow_logs.log_group_arn.apply(
-                lambda arn: {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DeliverToThisLogGroupOnly",
-                            "Effect": "Allow",
-                            "Action": [
-                                "logs:CreateLogStream",
-                                "logs:PutLogEvents",
-                                "logs:DescribeLogGroups",
-                                "logs:DescribeLogStreams",
-                            ],
-                            "Resource": [arn, f"{arn}:*"],
-                        }
-                    ],
-                }
-            )
-        ),
+        policy=_json(flow_logs.log_group_arn.apply(flow_logs_delivery_policy)),
     )
     aws.ec2.FlowLog(
         f"{prefix}-flow-log",
