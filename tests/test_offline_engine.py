@@ -283,3 +283,73 @@ def test_planning_a_stack_file_reads_it_once(monkeypatch: pytest.MonkeyPatch) ->
     stack_plan = offline.plan_stack_file(stack_file("dev"))
     assert len(reads) == 1
     assert stack_plan.loaded.config == load_stack_file(stack_file("dev")).config
+
+
+def test_monitor_calls_run_on_the_planning_thread_and_the_loop_gets_its_executor_back() -> None:
+    """Offline, the SDK's calls to the mock monitor run inline rather than in a thread pool (they
+    are plain Python: a pool only adds hand-offs); the loop's own executor is back afterwards."""
+    import asyncio
+    import threading
+
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    from hpc_platform.app.offline.engine import PlanMocks
+
+    threads: set[int] = set()
+    new_resource = PlanMocks.new_resource
+
+    def recording(self: PlanMocks, args: Any) -> Any:
+        threads.add(threading.get_ident())
+        assert asyncio.events._get_running_loop() is None  # the mock monitor may drive a loop of its own
+        return new_resource(self, args)
+
+    loop = _ensure_event_loop()
+    before = loop._default_executor  # type: ignore[attr-defined]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PlanMocks, "new_resource", recording)
+        plan = _run(lambda: Box("box"))
+    assert threads == {threading.get_ident()} and len(plan.resources) == 3
+    assert loop._default_executor is before  # type: ignore[attr-defined]
+
+
+def test_a_failing_monitor_call_reaches_the_program_as_it_does_from_a_pool() -> None:
+    from hpc_platform.app.offline.engine import PlanMocks
+
+    def failing(self: PlanMocks, args: Any) -> Any:
+        raise RuntimeError(f"no mock for {args.typ}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PlanMocks, "new_resource", failing)
+        with pytest.raises(Exception, match="no mock for hpc:test:Box"):
+            _run(lambda: Box("box"))
+    assert len(_run(lambda: Box("again")).resources) == 3  # and the next run is unaffected
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_cyclic_collection_waits_for_the_end_of_a_run(enabled_before: bool) -> None:
+    """The collector is off while the program runs (its passes over the process's long-lived objects
+    were 45% of a plan) and as the caller had it afterwards, even when the program fails."""
+    import gc
+
+    during: list[bool] = []
+
+    def program() -> None:
+        during.append(gc.isenabled())
+        Box("box")
+
+    def failing() -> None:
+        raise pulumi.RunError("Pulumi.test.yaml: hpc:cluster: is required")
+
+    was = gc.isenabled()
+    try:
+        if not enabled_before:
+            gc.disable()
+        _run(program)
+        assert gc.isenabled() is enabled_before
+        with pytest.raises(pulumi.RunError):
+            _run(failing)
+        assert gc.isenabled() is enabled_before
+    finally:
+        if was:
+            gc.enable()
+    assert during == [False]

@@ -42,7 +42,7 @@ def test_installed_version_is_the_pinned_one(package: str) -> None:
 
 
 def test_the_private_pulumi_api_we_use_is_still_there() -> None:
-    from pulumi.runtime import mocks, rpc, settings
+    from pulumi.runtime import mocks, resource, rpc, settings
     from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
     assert callable(mocks._resolve_callbacks) and callable(_ensure_event_loop) and callable(_sync_await)
@@ -51,9 +51,21 @@ def test_the_private_pulumi_api_we_use_is_still_there() -> None:
     monitor = mocks.MockMonitor.__dict__
     for method in ("RegisterResource", "RegisterResourceOutputs", "make_urn"):
         assert method in monitor, f"MockMonitor.{method} is gone"
+    # CapturingMonitor.RegisterResource does what the base class does, with transforms in between:
+    # if the base class starts doing more, ours must too.
+    base = inspect.getsource(mocks.MockMonitor.RegisterResource)
+    for step in (
+        "rpc.deserialize_properties(request.object)",
+        "MockResourceArgs(",
+        "self.mocks.new_resource(resource_args)",
+        "_sync_await(rpc.serialize_properties(state, {}))",
+        "MockMonitor.ResourceRegistration(urn, id_, state)",
+        "RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)",
+    ):
+        assert step in base, f"MockMonitor.RegisterResource no longer does {step}"
+    # Offline, the SDK's monitor calls run inline: it must still send them to the loop's executor.
+    assert "run_in_executor(" in inspect.getsource(resource.register_resource)
     # An offline run replaces the source-position walk the SDK calls at every registration.
-    from pulumi.runtime import resource
-
     assert callable(resource._get_stack_trace)
     assert "_get_stack_trace()" in inspect.getsource(resource.register_resource)
 

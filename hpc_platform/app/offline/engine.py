@@ -9,6 +9,9 @@ pinned exactly and `tests/test_pins.py` fails when the pin moves.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import gc
 import json
 import logging
 import threading
@@ -16,13 +19,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.proto import engine_pb2, source_pb2
+from pulumi.runtime.proto import engine_pb2, resource_pb2, source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -167,31 +170,47 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             self.stack_urn = urn
             return super().RegisterResource(request)
+        # What `MockMonitor.RegisterResource` does, with the transforms in between and the inputs
+        # deserialized once: the transformed inputs go to the mocks as they are, rather than being
+        # serialized again for the base class to deserialize.
         _ensure_event_loop()
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-        transforms = pulumi_mocks._resolve_callbacks(request.transforms) + self._stack_transforms
+        callbacks = pulumi_mocks._resolve_callbacks(request.transforms)
+        transforms = callbacks + self._stack_transforms
         if transforms:
             inputs = self._transform(request, inputs, transforms)
-            request.object.CopyFrom(_sync_await(rpc.serialize_properties(inputs, {})))
-        response = super().RegisterResource(request)
-        state = self.resources[response.urn].state
+        resource_id, state = self.mocks.new_resource(
+            pulumi_mocks.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=inputs if settings.is_dry_run() else _unknowns_as_none(inputs),
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+                transforms=callbacks,
+            )
+        )
+        state_struct = _sync_await(rpc.serialize_properties(state, {}))
+        # None for components, as the base class stores it (the tuple's hint says str).
+        registration = pulumi_mocks.MockMonitor.ResourceRegistration
+        self.resources[urn] = registration(urn, cast(str, resource_id), state)
         self.planned.append(
             PlannedResource(
-                urn=response.urn,
+                urn=urn,
                 type=request.type,
                 name=request.name,
                 parent=request.parent or None,
                 custom=bool(request.custom),
                 remote=bool(request.remote),
                 provider=request.provider or None,
-                id=response.id or None,
+                id=resource_id or None,
                 inputs=inputs,
                 outputs=dict(state),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
             )
         )
-        return response
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=state_struct)
 
     def _transform(self, request: Any, inputs: dict[str, Any], transforms: list[Any]) -> dict[str, Any]:
         for transform in transforms:
@@ -214,6 +233,17 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
             _ensure_event_loop()
             self.stack_outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
         return super().RegisterResourceOutputs(request)
+
+
+def _unknowns_as_none(value: Any) -> Any:
+    """Outside a preview the SDK deserializes unknown values as None for the mocks."""
+    if isinstance(value, pulumi.output.Unknown):
+        return None
+    if isinstance(value, dict):
+        return {key: _unknowns_as_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unknowns_as_none(item) for item in value]
+    return value
 
 
 class CollectingEngine(pulumi_mocks.MockEngine):
@@ -261,6 +291,70 @@ def _without_source_positions() -> Iterator[None]:
         yield
     finally:
         _OFFLINE.reset(token)
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each call at once, on the calling thread.
+
+    The SDK sends every monitor and engine call to the event loop's default executor, because the
+    real ones are blocking gRPC calls. The mock monitor is plain Python: in a worker thread it only
+    waits for the GIL, and the event loop waits for it (the hand-offs were a tenth of a plan). Run
+    inline, a call still gets an event loop of its own, not running, as it has on a worker thread:
+    the mock monitor drives coroutines to completion with `_sync_await`, which must not pump the
+    loop that is waiting for the call."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self._loop = asyncio.new_event_loop()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        running = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(None)
+        asyncio.set_event_loop(self._loop)
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the awaiting coroutine, as a pool does
+            future.set_exception(error)
+        finally:
+            asyncio.set_event_loop(running)
+            asyncio.events._set_running_loop(running)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._loop.close()
+        super().shutdown(wait, cancel_futures=cancel_futures)
+
+
+@contextmanager
+def _monitor_calls_inline(loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    previous = loop._default_executor  # type: ignore[attr-defined]
+    executor = _InlineExecutor()
+    loop.set_default_executor(executor)
+    try:
+        yield
+    finally:
+        loop._default_executor = previous  # type: ignore[attr-defined]
+        executor.shutdown()
+
+
+@contextmanager
+def _collections_deferred() -> Iterator[None]:
+    """No cyclic collection while the program runs; the collector runs as usual after it.
+
+    A plan allocates about 700,000 objects in one burst, most of them garbage within the run
+    (outputs, futures, tasks). With the default thresholds the collector ran dozens of times during
+    a plan, and its older generations walked every long-lived object of the process (the provider
+    modules' classes, the config models) each time: 45% of a warm plan of prod. Deferred, the run's
+    objects meet one young collection after it; the peak grows by what the run leaves for it
+    (`benchmarks/bench_plan.py` prints the peak)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def run_offline(
@@ -311,7 +405,11 @@ def _run_offline(
         )
     )
     try:
-        with _without_source_positions():
+        with (
+            _collections_deferred(),
+            _without_source_positions(),
+            _monitor_calls_inline(_ensure_event_loop()),
+        ):
             _sync_await(run_in_stack(program))
     finally:
         settings.ROOT.set(None)
