@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
+from components.secure_bucket import harden_bucket
 from hpc_platform.domain.compliance import MANAGED_RULES, ManagedRule
 from hpc_platform.domain.limits import AUDIT_LOG_RETENTION_DAYS_DEFAULT, KMS_DEFAULT_DELETION_WINDOW_DAYS
 
@@ -194,40 +195,7 @@ class AuditTrail(pulumi.ComponentResource):
             opts=durable,
         )
         self.bucket = bucket
-        aws.s3.BucketOwnershipControls(
-            f"{name}-bucket-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
-        )
-        public_access_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.kms_key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-bucket-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
+        hardening = harden_bucket(f"{name}-bucket", bucket, kms_key_arn=self.kms_key.arn, parent=self)
         bucket_policy = aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=bucket.id,
@@ -235,7 +203,7 @@ class AuditTrail(pulumi.ComponentResource):
                 lambda v: json.dumps(audit_bucket_policy(bucket_arn=v[0], account_id=v[1], trail_arn=v[2]))
             ),
             # S3 refuses concurrent policy and public-access-block changes on one bucket.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening.public_access_block]),
         )
 
         # --- log group and the role CloudTrail delivers to it with ---------------------------

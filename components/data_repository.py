@@ -19,6 +19,7 @@ import pulumi
 
 from components.kms import account_root_statement
 from components.mounts import SharedStorageMount
+from components.secure_bucket import harden_bucket
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -361,21 +362,7 @@ class DataRepository(pulumi.ComponentResource):
             tags=self._tag(f"{name}-bucket"),
             opts=durable,
         )
-        public_access_block = self._harden(f"{name}-bucket", self.bucket)
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=self.kms_key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        versioning = self._versioning(f"{name}-bucket", self.bucket)
+        hardening = harden_bucket(f"{name}-bucket", self.bucket, kms_key_arn=self.kms_key.arn, parent=self)
         aws.s3.BucketPolicy(
             f"{name}-bucket-policy",
             bucket=self.bucket.id,
@@ -385,13 +372,13 @@ class DataRepository(pulumi.ComponentResource):
                 )
             ),
             # S3 refuses concurrent policy and public-access-block changes on one bucket.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening.public_access_block]),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle",
             bucket=self.bucket.id,
             rules=lifecycle_rules(args),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening.versioning]),
         )
         tiers = intelligent_tiering_days(args)
         if tiers:
@@ -448,32 +435,6 @@ class DataRepository(pulumi.ComponentResource):
     def _tag(self, name: str) -> dict[str, str]:
         return {**self._tags, "Name": name}
 
-    def _harden(self, prefix: str, bucket: aws.s3.Bucket) -> aws.s3.BucketPublicAccessBlock:
-        """ACLs off (bucket owner owns every object) and every public-access switch on."""
-        aws.s3.BucketOwnershipControls(
-            f"{prefix}-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return aws.s3.BucketPublicAccessBlock(
-            f"{prefix}-public-access-block",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _versioning(self, prefix: str, bucket: aws.s3.Bucket) -> aws.s3.BucketVersioning:
-        return aws.s3.BucketVersioning(
-            f"{prefix}-versioning",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
     def _log_bucket(
         self,
         name: str,
@@ -481,28 +442,14 @@ class DataRepository(pulumi.ComponentResource):
         account_id: pulumi.Output[str],
         durable: pulumi.ResourceOptions,
     ) -> aws.s3.Bucket:
-        child = pulumi.ResourceOptions(parent=self)
         log_bucket = aws.s3.Bucket(
             f"{name}-access-logs",
             force_destroy=args.force_destroy,
             tags=self._tag(f"{name}-access-logs"),
             opts=durable,
         )
-        public_access_block = self._harden(f"{name}-access-logs", log_bucket)
         # S3 server access logging delivers only to buckets encrypted with SSE-S3, not SSE-KMS.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-access-logs-encryption",
-            bucket=log_bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    ),
-                )
-            ],
-            opts=child,
-        )
-        versioning = self._versioning(f"{name}-access-logs", log_bucket)
+        hardening = harden_bucket(f"{name}-access-logs", log_bucket, kms_key_arn=None, parent=self)
         policy = aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=log_bucket.id,
@@ -527,7 +474,7 @@ class DataRepository(pulumi.ComponentResource):
                     }
                 )
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening.public_access_block]),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-access-logs-lifecycle",
@@ -548,7 +495,7 @@ class DataRepository(pulumi.ComponentResource):
                     ),
                 )
             ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening.versioning]),
         )
         aws.s3.BucketLogging(
             f"{name}-bucket-logging",
