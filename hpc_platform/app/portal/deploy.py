@@ -41,6 +41,7 @@ from pydantic import AfterValidator, Field, StringConstraints, ValidationError, 
 from components.data_repository import deny_insecure_transport
 from components.efa_network import flow_logs_delivery_policy, flow_logs_trust_policy
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
+from components.secure_bucket import harden_bucket
 from hpc_platform.app.tagging import register_compliance_tags
 from hpc_platform.domain.config.loader import read_stack_file
 from hpc_platform.domain.config.models import AzName, ComplianceConfig, Model
@@ -620,35 +621,12 @@ def program() -> None:
     )
 
     bucket = aws.s3.Bucket(f"{prefix}-state", opts=durable)
-    aws.s3.BucketOwnershipControls(
-        f"{prefix}-state-ownership",
-        bucket=bucket.id,
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-    )
-    aws.s3.BucketPublicAccessBlock(
-        f"{prefix}-state-public-access",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-    )
-    aws.s3.BucketVersioning(
-        f"{prefix}-state-versioning",
-        bucket=bucket.id,
-        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-    )
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{prefix}-state-encryption",
-        bucket=bucket.id,
-        rules=[
-            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                ),
-                bucket_key_enabled=True,
-            )
-        ],
+    # This bucket's public-access block has always been `-public-access`: a new name would replace it.
+    harden_bucket(
+        f"{prefix}-state",
+        bucket,
+        kms_key_arn=key.arn,
+        public_access_block_name=f"{prefix}-state-public-access",
     )
     aws.s3.BucketPolicy(
         f"{prefix}-state-policy",
