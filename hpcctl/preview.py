@@ -27,7 +27,7 @@ def add_plan_arguments(plan: argparse.ArgumentParser) -> None:
         "--against",
         metavar="PLAN.json",
         type=Path,
-        help="an earlier `plan --json` of this stack: also print the resources added, removed and "
+        help="an earlier `plan --json` of this stack: also print the resources added, removed, moved and "
         "changed, and what the ParallelCluster update takes (live, fleet stop or replacement)",
     )
 

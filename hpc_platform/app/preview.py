@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from hpc_platform.app.offline.engine import STACK_TYPE, UNKNOWN_PLACEHOLDER, Plan, PlannedResource, plain
-from hpc_platform.pcluster import KIND_PROPERTY, KIND_VALUE
-from hpc_platform.pcluster.update_policy import NOT_KNOWN_YET, ChangeClass, classify_change
+from hpc_platform.app.plan_diff import PlanFileError, compare_plans
+from hpc_platform.pcluster.update_policy import NOT_KNOWN_YET, ChangeClass
 
 KNOWN_AFTER_DEPLOY = "(known after deploy)"
 
@@ -162,102 +161,8 @@ def render_resource(plan: Plan, resource: PlannedResource) -> str:
 
 
 # --- against an earlier plan --------------------------------------------------------------------
-class NotAPlan(ValueError):
-    """The `--against` document is not a plan written by `hpcctl plan --json`."""
-
-
-@dataclass(frozen=True)
-class ResourceChanges:
-    added: list[dict[str, Any]]
-    removed: list[dict[str, Any]]
-    changed: list[tuple[dict[str, Any], list[str]]]
-    """(resource, the input keys that differ)."""
-    unchanged: int
-
-
-@dataclass(frozen=True)
-class ClusterChange:
-    name: str
-    outcome: str
-    """`create`, `delete` or `update` (then `change` says what the update takes)."""
-    change: ChangeClass | None = None
-
-
-def _resources_by_urn(document: Mapping[str, Any], source: str) -> dict[str, dict[str, Any]]:
-    resources = document.get("resources")
-    if not isinstance(resources, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("urn"), str) for r in resources
-    ):
-        raise NotAPlan(f"{source}: not a plan (no resources list); write one with `hpcctl plan --json PATH`")
-    return {r["urn"]: r for r in resources if r.get("type") != STACK_TYPE}
-
-
-def compare_resources(
-    previous: Mapping[str, Any], current: Mapping[str, Any], source: str
-) -> ResourceChanges:
-    """Resources added, removed and changed (by URN; inputs compared as the JSON holds them).
-
-    The mocks derive ids from URNs, so the same resource has the same made-up ids in both plans
-    and a changed id means the input now points at another resource.
-    """
-    before = _resources_by_urn(previous, source)
-    after = _resources_by_urn(current, "this plan")
-    changed = []
-    for urn in sorted(before.keys() & after.keys()):
-        old, new = plain(before[urn].get("inputs") or {}), after[urn].get("inputs") or {}
-        keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        if keys:
-            changed.append((after[urn], keys))
-    return ResourceChanges(
-        added=[after[urn] for urn in sorted(after.keys() - before.keys())],
-        removed=[before[urn] for urn in sorted(before.keys() - after.keys())],
-        changed=changed,
-        unchanged=len(before.keys() & after.keys()) - len(changed),
-    )
-
-
-def _not_known_yet(value: Any) -> Any:
-    """The plan's unknown placeholder as `classify_change`'s: it may change, so it counts."""
-    if value == UNKNOWN_PLACEHOLDER:
-        return NOT_KNOWN_YET
-    if isinstance(value, dict):
-        return {key: _not_known_yet(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_not_known_yet(item) for item in value]
-    return value
-
-
-def compare_clusters(
-    previous: Mapping[str, Any], current: Mapping[str, Any], source: str
-) -> list[ClusterChange]:
-    """What each ParallelCluster change takes, by ParallelCluster's update policies."""
-
-    def clusters(document: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
-        return {
-            urn: r
-            for urn, r in _resources_by_urn(document, where).items()
-            if (r.get("inputs") or {}).get(KIND_PROPERTY) == KIND_VALUE
-        }
-
-    before, after = clusters(previous, source), clusters(current, "this plan")
-    found = []
-    for urn in sorted(before.keys() | after.keys()):
-        old, new = before.get(urn), after.get(urn)
-        name = str((new or old or {}).get("name", urn))
-        if old is None:
-            found.append(ClusterChange(name, "create"))
-        elif new is None:
-            found.append(ClusterChange(name, "delete"))
-        else:
-            old_inputs, new_inputs = plain(old["inputs"]), new["inputs"]
-            change = classify_change(
-                old_inputs.get("cluster_config") or {},
-                _not_known_yet(new_inputs.get("cluster_config") or {}),
-                old_version=old_inputs.get("parallelcluster_version"),
-                new_version=new_inputs.get("parallelcluster_version"),
-            )
-            found.append(ClusterChange(name, "update", change))
-    return found
+NotAPlan = PlanFileError
+"""The `--against` document is not a plan written by `hpcctl plan --json`."""
 
 
 _OUTCOMES = (
@@ -289,24 +194,39 @@ def _short(value: Any, mask: Callable[[Any], Any]) -> str:
 
 
 def render_against(plan: Plan, previous: Mapping[str, Any], source: str) -> list[str]:
-    current = plan.to_json()
-    resources = compare_resources(previous, current, source)
-    clusters = compare_clusters(previous, current, source)
+    """The change against an earlier plan, as `hpc_platform.app.plan_diff` finds it.
+
+    The mocks derive ids from URNs, so the same resource has the same made-up ids in both plans
+    and a changed id means the input now points at another resource.
+    """
+    diff = compare_plans(previous, plan.to_json(), base_source=source)
     mask = masker(plan)
     lines = [f"Changes against {source}:"]
-    for symbol, label, items in (("+", "to create", resources.added), ("-", "to delete", resources.removed)):
+    for symbol, label, items in (
+        ("+", "to create", diff.added_resources),
+        ("-", "to delete", diff.removed_resources),
+    ):
         lines.append(f"    {symbol} {len(items)} {label}")
         lines.extend(f"        {r['type']}  {r['name']}" for r in items)
-    lines.append(f"    ~ {len(resources.changed)} to update")
-    for resource, keys in resources.changed:
-        lines.append(f"        {resource['type']}  {resource['name']}  [{', '.join(keys)}]")
-    lines.append(f"      {resources.unchanged} unchanged")
-    for cluster in clusters:
+    changed = [m for m in diff.matched if m.changed]
+    lines.append(f"    ~ {len(changed)} to update")
+    for m in changed:
+        lines.append(f"        {m.after['type']}  {m.after['name']}  [{', '.join(m.changed_inputs)}]")
+    moved = [m for m in diff.matched if m.moved]
+    if moved:
+        lines.append(f"    > {len(moved)} to move to a new parent (replaced unless it has an alias)")
+        lines.extend(f"        {m.before['urn']} → {m.urn}" for m in moved)
+    unchanged = sum(not (m.changed or m.moved) for m in diff.matched)
+    lines.append(f"      {unchanged} unchanged")
+    for cluster in diff.clusters:
         if cluster.change is None:
             verb = "created (a new cluster)" if cluster.outcome == "create" else "deleted"
             lines.append(f"ParallelCluster {cluster.name}: {verb}")
             continue
-        lines.append(f"ParallelCluster {cluster.name}: {_verdict(cluster.change)}")
+        moved_note = (
+            "; it moved to a new parent: a new cluster unless it has an alias" if cluster.moved else ""
+        )
+        lines.append(f"ParallelCluster {cluster.name}: {_verdict(cluster.change)}{moved_note}")
         for outcome, label in _OUTCOMES:
             field_changes = [c for c in cluster.change.changes if c.outcome == outcome]
             if not field_changes:
