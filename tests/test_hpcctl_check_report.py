@@ -281,7 +281,7 @@ def test_base_plan_section_shows_the_change_and_the_cost(
     )
 
 
-def test_compare_plans_matches_by_type_and_name() -> None:
+def test_compare_plans_matches_by_urn_then_by_type_and_name() -> None:
     def plan(*resources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         return {
             "resources": [
