@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from hpc_platform.app.offline.engine import Plan, PlannedResource
+from hpc_platform.domain.config.loader import load_stack_file
 from hpc_platform.pcluster import bootstrap
 from hpc_platform.pcluster.prometheus import (
     NODE_EXPORTER,
@@ -27,13 +28,16 @@ from hpc_platform.pcluster.prometheus import (
     SLURM_TEXTFILE_DIR,
     pinned_script,
 )
-from tests.support.stacks import STACKS, planned
+from tests.support.stacks import STACKS, planned, stack_file
 from tests.test_pcluster_render import AWS_STUB, SINFO_STUB, SQUEUE_STUB
 
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 AMP = "aws:amp/workspace:Workspace"
-PROMETHEUS_STACKS = [s for s in STACKS if planned(s).loaded.config.observability.enable_managed_prometheus]
+# Read from the stack files, not their plans: this runs while tests are collected, in every worker.
+PROMETHEUS_STACKS = [
+    s for s in STACKS if load_stack_file(stack_file(s)).config.observability.enable_managed_prometheus
+]
 DISABLED_STACKS = [s for s in STACKS if s not in PROMETHEUS_STACKS]
 
 
