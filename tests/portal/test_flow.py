@@ -475,3 +475,29 @@ def test_fails_names_with_path_separators_dots_or_metacharacters(engine: Engine)
         assert info.value.problems[0]["key"] == "name"
     with session_scope(engine) as session:
         assert session.scalars(select(Environment)).all() == []
+
+
+def test_environments_requests_and_runs_share_one_authorization_rule(engine: Engine) -> None:
+    """Another group's object is NotFound (as a missing one is), a member without the role gets
+    Forbidden, for an environment and for the requests and runs in it alike."""
+    requester, _ = setup_env(engine)
+    outsider, _ = add_user(engine, "olga", "physics", "admin")
+    rid = submit(engine, requester)
+    with session_scope(engine) as session:
+        job_id = session.scalars(select(Job.id)).one()
+    lookups = (
+        (flow.environment_for, "env-a", "missing-env", "no environment named"),
+        (flow.request_for, rid, rid + 100, "no request"),
+        (flow.job_for, job_id, job_id + 100, "no run"),
+    )
+    for lookup, key, missing, not_found in lookups:
+        with session_scope(engine, write=False) as session:
+            assert lookup(session, requester, key) is not None  # type: ignore[operator]
+            for who, wanted in ((outsider, key), (requester, missing)):
+                with pytest.raises(flow.NotFound) as info:
+                    lookup(session, who, wanted)  # type: ignore[operator]
+                assert info.value.http_status == 404 and info.value.message.startswith(not_found)
+            with pytest.raises(flow.Forbidden) as refused:
+                lookup(session, requester, key, role="approver")  # type: ignore[operator]
+            assert refused.value.http_status == 403
+            assert refused.value.message.startswith("approver role in group 'genomics' needed")

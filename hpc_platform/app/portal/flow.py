@@ -159,37 +159,49 @@ def _environment(session: Session, name: str, *, lock: bool = False) -> Environm
     return session.scalars(query).one_or_none()
 
 
-def environment_for(
-    session: Session, principal: Principal, name: str, role: str = "requester"
+def _authorized(
+    principal: Principal, env: Environment | None, role: str, missing: str, forbidden_suffix: str = ""
 ) -> Environment:
-    """The environment if the caller may act on it with `role`. Another group's environment is
-    `NotFound` (its existence is not revealed); a member without the role gets `Forbidden`."""
-    check_environment_name(name)
-    env = _environment(session, name)
+    """The one authorization rule for an environment and everything in it (its requests, runs,
+    audit): `env` if the caller has `role` in its group. An object of a group the caller is not in
+    is `NotFound` with `missing` (its existence is not revealed); a member without the role gets
+    `Forbidden`."""
     if env is None or principal.role_in(env.group_name) is None:
-        raise NotFound(f"no environment named {name!r}")
+        raise NotFound(missing)
     if not principal.has(role, env.group_name):
-        raise Forbidden(f"{role} role in group {env.group_name!r} needed for environment {name!r}")
+        raise Forbidden(f"{role} role in group {env.group_name!r} needed{forbidden_suffix}")
     return env
 
 
+def environment_for(
+    session: Session, principal: Principal, name: str, role: str = "requester"
+) -> Environment:
+    """The environment if the caller may act on it with `role` (`_authorized`)."""
+    check_environment_name(name)
+    return _authorized(
+        principal,
+        _environment(session, name),
+        role,
+        f"no environment named {name!r}",
+        f" for environment {name!r}",
+    )
+
+
 def request_for(session: Session, principal: Principal, request_id: int, role: str = "requester") -> Request:
+    """The request if the caller may act on its environment with `role` (`_authorized`)."""
     req = session.get(Request, request_id)
     env = session.get(Environment, req.environment_id) if req is not None else None
-    if req is None or env is None or principal.role_in(env.group_name) is None:
-        raise NotFound(f"no request {request_id}")
-    if not principal.has(role, env.group_name):
-        raise Forbidden(f"{role} role in group {env.group_name!r} needed")
+    _authorized(principal, env, role, f"no request {request_id}")
+    assert req is not None  # no request, no environment: `_authorized` raised
     return req
 
 
 def job_for(session: Session, principal: Principal, job_id: int, role: str = "requester") -> Job:
+    """The run if the caller may act on its environment with `role` (`_authorized`)."""
     job = session.get(Job, job_id)
     env = session.get(Environment, job.environment_id) if job is not None else None
-    if job is None or env is None or principal.role_in(env.group_name) is None:
-        raise NotFound(f"no run {job_id}")
-    if not principal.has(role, env.group_name):
-        raise Forbidden(f"{role} role in group {env.group_name!r} needed")
+    _authorized(principal, env, role, f"no run {job_id}")
+    assert job is not None  # no run, no environment: `_authorized` raised
     return job
 
 
