@@ -475,3 +475,63 @@ def test_fails_names_with_path_separators_dots_or_metacharacters(engine: Engine)
         assert info.value.problems[0]["key"] == "name"
     with session_scope(engine) as session:
         assert session.scalars(select(Environment)).all() == []
+
+
+def test_environments_requests_and_runs_share_one_authorization_rule(engine: Engine) -> None:
+    """Another group's object is NotFound (as a missing one is), a member without the role gets
+    Forbidden, for an environment and for the requests and runs in it alike."""
+    requester, _ = setup_env(engine)
+    outsider, _ = add_user(engine, "olga", "physics", "admin")
+    rid = submit(engine, requester)
+    with session_scope(engine) as session:
+        job_id = session.scalars(select(Job.id)).one()
+    lookups = (
+        (flow.environment_for, "env-a", "missing-env", "no environment named"),
+        (flow.request_for, rid, rid + 100, "no request"),
+        (flow.job_for, job_id, job_id + 100, "no run"),
+    )
+    for lookup, key, missing, not_found in lookups:
+        with session_scope(engine, write=False) as session:
+            assert lookup(session, requester, key) is not None  # type: ignore[operator]
+            for who, wanted in ((outsider, key), (requester, missing)):
+                with pytest.raises(flow.NotFound) as info:
+                    lookup(session, who, wanted)  # type: ignore[operator]
+                assert info.value.http_status == 404 and info.value.message.startswith(not_found)
+            with pytest.raises(flow.Forbidden) as refused:
+                lookup(session, requester, key, role="approver")  # type: ignore[operator]
+            assert refused.value.http_status == 403
+            assert refused.value.message.startswith("approver role in group 'genomics' needed")
+
+
+def test_the_reads_show_only_the_callers_environment_and_refuse_another_groups(
+    engine: Engine, worker: Worker
+) -> None:
+    requester, _ = setup_env(engine)
+    outsider, _ = add_user(engine, "olga", "physics", "admin")
+    with session_scope(engine) as session:
+        flow.create_environment(session, outsider, "env-b", "physics", "dev")
+        theirs = flow.submit_request(session, outsider, "env-b", dev_config(), FakeAssessor(), simple_diff).id
+    first, second = submit(engine, requester), submit(engine, requester)
+    drain(worker)
+    with session_scope(engine, write=False) as session:
+        requests = flow.environment_requests(session, requester, "env-a")
+        assert [r.id for r in requests] == [first, second]
+        runs = flow.environment_runs(session, requester, "env-a")
+        assert runs and {j.request_id for j in runs} == {first, second}
+        audit = flow.environment_audit(session, requester, "env-a")
+        assert audit and {e.actor for e in audit} <= {"rita", flow.SYSTEM_WORKER}
+        detail = flow.request_detail(session, requester, second)
+        assert detail.environment.name == "env-a" and detail.runs
+        assert {j.request_id for j in detail.runs} == {second}
+        [overview] = flow.environment_overviews(session, requester)
+        assert overview.environment.name == "env-a" and overview.last_run == runs[-1]
+        assert overview.latest is not None and overview.latest.id == second
+        assert flow.user_names(session, [requester.user_id, None]) == {requester.user_id: "rita"}
+        for read, key in (
+            (flow.environment_requests, "env-b"),
+            (flow.environment_runs, "env-b"),
+            (flow.environment_audit, "env-b"),
+            (flow.request_detail, theirs),
+        ):
+            with pytest.raises(flow.NotFound):
+                read(session, requester, key)  # type: ignore[operator]

@@ -265,21 +265,26 @@ def _environment_with_a_run(db: Engine, name: str, group: str) -> int:
         return job.id
 
 
-def _assessed_request(db: Engine, group: str, diagram: dict[str, str]) -> int:
-    """A request in `group` whose stored assessment has everything the plan view shows."""
-    owner, _ = add_user(db, f"{group}-owner", group, "admin")
-    assessment = {
-        "stack": f"{group}-dev",
+def _assessment(stack: str, diagram: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A stored assessment with everything the plan view and the approval inbox show."""
+    return {
+        "stack": stack,
         "environment_kind": "dev",
         "resource_count": 1,
-        "plan_summary": {"project": "hpc-platform", "stack": f"{group}-dev", "components": [], "by_type": {}},
+        "plan_summary": {"project": "hpc-platform", "stack": stack, "components": [], "by_type": {}},
         "verdict": {"passes": True, "enforcement": "advisory", "summary": "", "mandatory": [],
                     "advisory": []},
         "cost": {"monthly_usd": 1.0, "budget_usd": None, "prices": {"region": "us-east-2", "as_of": "now"},
                  "lines": []},
         "warnings": [],
-        "diagram": diagram,
+        "diagram": dict(diagram or {}),
     }  # fmt: skip
+
+
+def _assessed_request(db: Engine, group: str, diagram: dict[str, str]) -> int:
+    """A request in `group` whose stored assessment has everything the plan view shows."""
+    owner, _ = add_user(db, f"{group}-owner", group, "admin")
+    assessment = _assessment(f"{group}-dev", diagram)
     with session_scope(db) as session:
         env = Environment(name=f"{group}-dev", group_name=group, kind="dev", owner_id=owner.user_id)
         session.add(env)
@@ -641,3 +646,133 @@ def test_the_request_page_shows_a_destroys_preview_and_its_form_binds_it(
     with session_scope(db, write=False) as session:
         assert session.scalars(select(Request.state).where(Request.action == "destroy")).one() == "applied"
         assert session.scalars(select(Environment.status)).one() == "destroyed"
+
+
+def _two_groups_with_history(settings: PortalSettings, db: Engine) -> dict[str, Any]:
+    """Two groups' environments, each with requests, runs, an approval and audit entries made by
+    the flow and the worker, so every page of one group has the other's rows next to its own."""
+    from hpc_platform.app.portal import flow
+    from hpc_platform.app.portal.worker import Worker
+    from tests.portal.fakes import FakeAssessment, FakeOperations, dev_config, simple_diff
+
+    class Assessed(FakeAssessment):
+        def to_json(self) -> dict[str, Any]:
+            return _assessment(self.stack)
+
+    class Assessor:
+        def assess(self, stack: str, config: Mapping[str, Any], kind: str | None = None) -> Assessed:
+            return Assessed(stack)
+
+    ops = FakeOperations()
+    worker = Worker(settings, db, run_operation=ops, current_version=ops.current_version)
+    worker.register()
+
+    def drain() -> None:
+        while worker.run_once():
+            pass
+
+    def submit(who: Any, env: str) -> int:
+        with session_scope(db) as session:
+            return flow.submit_request(session, who, env, dev_config("dev"), Assessor(), simple_diff).id
+
+    def decide(who: Any, rid: int, decision: str, comment: str) -> None:
+        with session_scope(db) as session:
+            flow.decide(session, who, rid, decision, comment)
+
+    tokens = {}
+    people = {}
+    for name, group, role in (
+        ("rita", "genomics", "requester"),
+        ("alan", "genomics", "approver"),
+        ("carl", "chemistry", "requester"),
+        ("cleo", "chemistry", "approver"),
+    ):
+        people[name], tokens[name] = add_user(db, name, group, role)
+    with session_scope(db) as session:
+        flow.create_environment(session, people["rita"], "gen-dev", "genomics", "dev")
+        flow.create_environment(session, people["carl"], "chem-dev", "chemistry", "dev")
+    gen_applied = submit(people["rita"], "gen-dev")
+    chem_rejected = submit(people["carl"], "chem-dev")
+    drain()
+    decide(people["alan"], gen_applied, "approve", "genomics-approval-note")
+    decide(people["cleo"], chem_rejected, "reject", "chemistry-rejection-note")
+    drain()
+    gen_waiting = submit(people["rita"], "gen-dev")
+    chem_waiting = submit(people["carl"], "chem-dev")
+    drain()
+    with session_scope(db, write=False) as session:
+        runs: dict[int, list[int]] = {}
+        for job in session.scalars(select(Job).order_by(Job.id)):
+            assert job.request_id is not None and job.state == "succeeded"
+            runs.setdefault(job.request_id, []).append(job.id)
+        states = {r.id: r.state for r in session.scalars(select(Request))}
+    assert states == {
+        gen_applied: "applied",
+        chem_rejected: "rejected",
+        gen_waiting: "awaiting_approval",
+        chem_waiting: "awaiting_approval",
+    }
+    return {
+        "tokens": tokens,
+        "gen": {"applied": gen_applied, "waiting": gen_waiting},
+        "chem": {"rejected": chem_rejected, "waiting": chem_waiting},
+        "runs": runs,
+    }
+
+
+def _links(page: str, kind: str, ids: list[int]) -> set[int]:
+    return {i for i in ids if f'href="/{kind}/{i}"' in page}
+
+
+def test_a_groups_pages_show_none_of_another_groups_requests_runs_or_audit(
+    settings: PortalSettings, db: Engine
+) -> None:
+    """The environment list, an environment, its audit log, a request and the approval inbox show
+    the caller's group's rows only, though the other group's sit in the same tables."""
+    world = _two_groups_with_history(settings, db)
+    gen, chem, runs = world["gen"], world["chem"], world["runs"]
+    gen_requests, chem_requests = sorted(gen.values()), sorted(chem.values())
+    gen_runs = sorted(j for r in gen_requests for j in runs[r])
+    chem_runs = sorted(j for r in chem_requests for j in runs[r])
+    every_request, every_run = gen_requests + chem_requests, gen_runs + chem_runs
+    with client(settings, db) as c:
+        sign_in(c, world["tokens"]["alan"])
+        listing = c.get("/environments").text
+        assert "gen-dev" in listing and "chem-dev" not in listing
+        assert _links(listing, "runs", every_run) == {max(gen_runs)}  # the last run of gen-dev
+
+        env_page = c.get("/environments/gen-dev").text
+        assert _links(env_page, "requests", every_request) == set(gen_requests)
+        assert _links(env_page, "runs", every_run) == set(gen_runs)
+        assert "carl" not in env_page and "cleo" not in env_page
+
+        audit_page = c.get("/environments/gen-dev/audit").text
+        assert "rita" in audit_page and "alan" in audit_page
+        assert "carl" not in audit_page and "cleo" not in audit_page
+
+        request_page = c.get(f"/requests/{gen['applied']}").text
+        # Its own runs only: neither the same environment's other request's nor the other group's.
+        assert _links(request_page, "runs", every_run) == set(runs[gen["applied"]])
+        assert "genomics-approval-note" in request_page and "by alan" in request_page
+        assert "chemistry-rejection-note" not in request_page and "cleo" not in request_page
+
+        inbox = c.get("/approvals").text
+        assert _links(inbox, "requests", every_request) == {gen["waiting"]}
+
+        for path in (*(f"/requests/{r}" for r in chem_requests), *(f"/runs/{j}" for j in chem_runs)):
+            assert c.get(path).status_code == 404, path
+
+
+def test_a_member_without_the_role_gets_403_from_the_decide_form_and_nothing_changes(
+    settings: PortalSettings, db: Engine
+) -> None:
+    world = _two_groups_with_history(settings, db)
+    waiting = world["gen"]["waiting"]
+    with client(settings, db) as c:
+        csrf = sign_in(c, world["tokens"]["rita"])  # a requester of the request's own group
+        page = c.get(f"/requests/{waiting}")
+        assert page.status_code == 200 and "waiting for an approver of group genomics" in page.text
+        refused = c.post(f"/requests/{waiting}/decide", data={"csrf_token": csrf, "decision": "approve"})
+        assert refused.status_code == 403 and "approver role in group" in html.unescape(refused.text)
+    with session_scope(db, write=False) as session:
+        assert session.get_one(Request, waiting).state == "awaiting_approval"

@@ -102,7 +102,8 @@ def environment_json(env: Environment, owner: str | None = None) -> dict[str, An
     }
 
 
-def request_json(session: Session, req: Request, *, full: bool = True) -> dict[str, Any]:
+def request_json(session: Session, req: Request) -> dict[str, Any]:
+    """A request as lists show it; `request_detail_json` adds its config, approvals and runs."""
     env = session.get(Environment, req.environment_id)
     requester = session.get(User, req.requested_by)
     body: dict[str, Any] = {
@@ -121,21 +122,23 @@ def request_json(session: Session, req: Request, *, full: bool = True) -> dict[s
         "created_at": _when(req.created_at),
         "updated_at": _when(req.updated_at),
     }
-    if full:
-        approvals = session.scalars(
-            select(Approval).where(Approval.request_id == req.id).order_by(Approval.id)
-        )
-        body |= {
-            "config": req.config,
-            "diff": (req.diff or {}).get("changes", []),
-            "assessment": req.assessment,
-            "approvals": [approval_json(session, a) for a in approvals],
-            "runs": [
-                job_json(j)
-                for j in session.scalars(select(Job).where(Job.request_id == req.id).order_by(Job.id))
-            ],
-        }
     return body
+
+
+def request_detail_json(session: Session, detail: flow.RequestDetail) -> dict[str, Any]:
+    req = detail.request
+    return request_json(session, req) | {
+        "config": req.config,
+        "diff": (req.diff or {}).get("changes", []),
+        "assessment": req.assessment,
+        "approvals": [approval_json(session, a) for a in detail.approvals],
+        "runs": [job_json(j) for j in detail.runs],
+    }
+
+
+def _request_detail_json(session: Session, principal: Principal, req: Request) -> dict[str, Any]:
+    """What an action on a request answers: the request as `GET /api/requests/{id}` shows it."""
+    return request_detail_json(session, flow.request_detail(session, principal, req.id))
 
 
 def approval_json(session: Session, approval: Approval) -> dict[str, Any]:
@@ -339,11 +342,9 @@ def create_app(
     @app.get("/api/environments", tags=["environments"])
     def list_environments(request: HttpRequest, _: Credentials) -> list[dict[str, Any]]:
         def work(session: Session, principal: Principal) -> list[dict[str, Any]]:
-            owners = {u.id: u.name for u in session.scalars(select(User))}
-            return [
-                environment_json(e, owners.get(e.owner_id))
-                for e in flow.visible_environments(session, principal)
-            ]
+            envs = flow.visible_environments(session, principal)
+            owners = flow.user_names(session, (e.owner_id for e in envs))
+            return [environment_json(e, owners.get(e.owner_id)) for e in envs]
 
         return call(request, work)  # type: ignore[no-any-return]
 
@@ -398,46 +399,34 @@ def create_app(
 
         def store(session: Session, principal: Principal) -> dict[str, Any]:
             req = flow.submit_request(session, principal, name, config, planner, diff, assessment=assessment)
-            return request_json(session, req)
+            return _request_detail_json(session, principal, req)
 
         return JSONResponse(await run_in_threadpool(call, request, store), status_code=201)
 
     @app.post("/api/environments/{name}/destroy", status_code=201, tags=["requests"])
     def destroy(request: HttpRequest, name: str, _: Credentials) -> dict[str, Any]:
         return call(  # type: ignore[no-any-return]
-            request, lambda s, p: request_json(s, flow.submit_destroy(s, p, name, policy))
+            request, lambda s, p: _request_detail_json(s, p, flow.submit_destroy(s, p, name, policy))
         )
 
     @app.get("/api/environments/{name}/requests", tags=["requests"])
     def environment_requests(request: HttpRequest, name: str, _: Credentials) -> list[dict[str, Any]]:
         def work(session: Session, principal: Principal) -> list[dict[str, Any]]:
-            env = flow.environment_for(session, principal, name)
-            rows = session.scalars(
-                select(Request).where(Request.environment_id == env.id).order_by(Request.id)
-            )
-            return [request_json(session, r, full=False) for r in rows]
+            return [request_json(session, r) for r in flow.environment_requests(session, principal, name)]
 
         return call(request, work, write=False)  # type: ignore[no-any-return]
 
     @app.get("/api/environments/{name}/runs", tags=["runs"])
     def environment_runs(request: HttpRequest, name: str, _: Credentials) -> list[dict[str, Any]]:
         def work(session: Session, principal: Principal) -> list[dict[str, Any]]:
-            env = flow.environment_for(session, principal, name)
-            return [
-                job_json(j)
-                for j in session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id))
-            ]
+            return [job_json(j) for j in flow.environment_runs(session, principal, name)]
 
         return call(request, work, write=False)  # type: ignore[no-any-return]
 
     @app.get("/api/environments/{name}/audit", tags=["audit"])
     def environment_audit(request: HttpRequest, name: str, _: Credentials) -> list[dict[str, Any]]:
         def work(session: Session, principal: Principal) -> list[dict[str, Any]]:
-            env = flow.environment_for(session, principal, name)
-            rows = session.scalars(
-                select(AuditEntry).where(AuditEntry.environment_id == env.id).order_by(AuditEntry.id)
-            )
-            return [audit_json(e) for e in rows]
+            return [audit_json(e) for e in flow.environment_audit(session, principal, name)]
 
         return call(request, work, write=False)  # type: ignore[no-any-return]
 
@@ -445,7 +434,7 @@ def create_app(
     @app.get("/api/requests/{request_id}", tags=["requests"])
     def get_request(request: HttpRequest, request_id: int, _: Credentials) -> dict[str, Any]:
         return call(  # type: ignore[no-any-return]
-            request, lambda s, p: request_json(s, flow.request_for(s, p, request_id)), write=False
+            request, lambda s, p: request_detail_json(s, flow.request_detail(s, p, request_id)), write=False
         )
 
     @app.get("/api/approvals", tags=["approvals"])
@@ -453,10 +442,7 @@ def create_app(
         """Requests awaiting approval that the caller may approve (not their own staging/prod ones)."""
 
         def work(session: Session, principal: Principal) -> list[dict[str, Any]]:
-            return [
-                request_json(session, req, full=False)
-                for req, _env in flow.approval_inbox(session, principal)
-            ]
+            return [request_json(session, req) for req, _env in flow.approval_inbox(session, principal)]
 
         return call(request, work, write=False)  # type: ignore[no-any-return]
 
@@ -466,7 +452,10 @@ def create_app(
         def work(session: Session, principal: Principal) -> tuple[int, dict[str, Any]]:
             outcome = flow.decide(session, principal, request_id, decision, body.comment, reviewed)
             status = 409 if outcome.outcome == "back_to_preview" else 200
-            return status, {"detail": outcome.message, "request": request_json(session, outcome.request)}
+            return status, {
+                "detail": outcome.message,
+                "request": _request_detail_json(session, principal, outcome.request),
+            }
 
         status, payload = call(request, work)
         if status != 200:
@@ -484,7 +473,7 @@ def create_app(
     @app.post("/api/requests/{request_id}/cancel", tags=["requests"])
     def cancel_request(request: HttpRequest, request_id: int, _: Credentials) -> dict[str, Any]:
         return call(  # type: ignore[no-any-return]
-            request, lambda s, p: request_json(s, flow.cancel_request(s, p, request_id))
+            request, lambda s, p: _request_detail_json(s, p, flow.cancel_request(s, p, request_id))
         )
 
     # runs and their events

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -41,9 +41,11 @@ from hpc_platform.app.portal.models import (
     KINDS,
     OPEN_REQUEST_STATES,
     Approval,
+    AuditEntry,
     Environment,
     Job,
     Request,
+    User,
     utcnow,
 )
 from hpc_platform.domain.config.keys import stack_key
@@ -159,37 +161,49 @@ def _environment(session: Session, name: str, *, lock: bool = False) -> Environm
     return session.scalars(query).one_or_none()
 
 
-def environment_for(
-    session: Session, principal: Principal, name: str, role: str = "requester"
+def _authorized(
+    principal: Principal, env: Environment | None, role: str, missing: str, forbidden_suffix: str = ""
 ) -> Environment:
-    """The environment if the caller may act on it with `role`. Another group's environment is
-    `NotFound` (its existence is not revealed); a member without the role gets `Forbidden`."""
-    check_environment_name(name)
-    env = _environment(session, name)
+    """The one authorization rule for an environment and everything in it (its requests, runs,
+    audit): `env` if the caller has `role` in its group. An object of a group the caller is not in
+    is `NotFound` with `missing` (its existence is not revealed); a member without the role gets
+    `Forbidden`."""
     if env is None or principal.role_in(env.group_name) is None:
-        raise NotFound(f"no environment named {name!r}")
+        raise NotFound(missing)
     if not principal.has(role, env.group_name):
-        raise Forbidden(f"{role} role in group {env.group_name!r} needed for environment {name!r}")
+        raise Forbidden(f"{role} role in group {env.group_name!r} needed{forbidden_suffix}")
     return env
 
 
+def environment_for(
+    session: Session, principal: Principal, name: str, role: str = "requester"
+) -> Environment:
+    """The environment if the caller may act on it with `role` (`_authorized`)."""
+    check_environment_name(name)
+    return _authorized(
+        principal,
+        _environment(session, name),
+        role,
+        f"no environment named {name!r}",
+        f" for environment {name!r}",
+    )
+
+
 def request_for(session: Session, principal: Principal, request_id: int, role: str = "requester") -> Request:
+    """The request if the caller may act on its environment with `role` (`_authorized`)."""
     req = session.get(Request, request_id)
     env = session.get(Environment, req.environment_id) if req is not None else None
-    if req is None or env is None or principal.role_in(env.group_name) is None:
-        raise NotFound(f"no request {request_id}")
-    if not principal.has(role, env.group_name):
-        raise Forbidden(f"{role} role in group {env.group_name!r} needed")
+    _authorized(principal, env, role, f"no request {request_id}")
+    assert req is not None  # no request, no environment: `_authorized` raised
     return req
 
 
 def job_for(session: Session, principal: Principal, job_id: int, role: str = "requester") -> Job:
+    """The run if the caller may act on its environment with `role` (`_authorized`)."""
     job = session.get(Job, job_id)
     env = session.get(Environment, job.environment_id) if job is not None else None
-    if job is None or env is None or principal.role_in(env.group_name) is None:
-        raise NotFound(f"no run {job_id}")
-    if not principal.has(role, env.group_name):
-        raise Forbidden(f"{role} role in group {env.group_name!r} needed")
+    _authorized(principal, env, role, f"no run {job_id}")
+    assert job is not None  # no run, no environment: `_authorized` raised
     return job
 
 
@@ -217,6 +231,87 @@ def approval_inbox(session: Session, principal: Principal) -> list[tuple[Request
         for req, env in rows
         if env.kind in SELF_APPROVAL_ALLOWED or req.requested_by != principal.user_id
     ]
+
+
+# --- what the API and the pages show (each read authorizes the caller as the actions do) --------
+def environment_requests(session: Session, principal: Principal, name: str) -> list[Request]:
+    """The environment's requests, oldest first."""
+    env = environment_for(session, principal, name)
+    return list(session.scalars(select(Request).where(Request.environment_id == env.id).order_by(Request.id)))
+
+
+def environment_runs(session: Session, principal: Principal, name: str) -> list[Job]:
+    """The environment's runs (jobs), oldest first."""
+    env = environment_for(session, principal, name)
+    return list(session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id)))
+
+
+def environment_audit(session: Session, principal: Principal, name: str) -> list[AuditEntry]:
+    """The environment's audit log, oldest first."""
+    env = environment_for(session, principal, name)
+    query = select(AuditEntry).where(AuditEntry.environment_id == env.id).order_by(AuditEntry.id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class RequestDetail:
+    """A request with what its page and the API show with it."""
+
+    request: Request
+    environment: Environment
+    approvals: list[Approval]
+    """Oldest first."""
+    runs: list[Job]
+    """Oldest first."""
+
+
+def request_detail(session: Session, principal: Principal, request_id: int) -> RequestDetail:
+    req = request_for(session, principal, request_id)
+    env = session.get(Environment, req.environment_id)
+    assert env is not None  # request_for found it
+    approvals = session.scalars(select(Approval).where(Approval.request_id == req.id).order_by(Approval.id))
+    runs = session.scalars(select(Job).where(Job.request_id == req.id).order_by(Job.id))
+    return RequestDetail(req, env, list(approvals), list(runs))
+
+
+@dataclass(frozen=True)
+class EnvironmentOverview:
+    """One row of the environment list."""
+
+    environment: Environment
+    last_run: Job | None
+    deployed: Request | None
+    """The newest applied request that has an assessment."""
+    latest: Request | None
+    """The newest request that has an assessment."""
+
+
+def environment_overviews(session: Session, principal: Principal) -> list[EnvironmentOverview]:
+    """The caller's environments (`visible_environments`) with their last run and assessed requests."""
+    rows = []
+    for env in visible_environments(session, principal):
+        last = session.scalars(
+            select(Job).where(Job.environment_id == env.id).order_by(Job.id.desc()).limit(1)
+        ).first()
+        assessed = list(
+            session.scalars(
+                select(Request)
+                .where(Request.environment_id == env.id, Request.assessment.is_not(None))
+                .order_by(Request.id.desc())
+            )
+        )
+        deployed = next((r for r in assessed if r.state == "applied"), None)
+        rows.append(EnvironmentOverview(env, last, deployed, assessed[0] if assessed else None))
+    return rows
+
+
+def user_names(session: Session, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the given users (requesters, approvers, owners of what the caller may see);
+    nobody else's."""
+    wanted = {uid for uid in user_ids if uid is not None}
+    if not wanted:
+        return {}
+    return {u.id: u.name for u in session.scalars(select(User).where(User.id.in_(wanted)))}
 
 
 def _set_state(session: Session, req: Request, state: str, actor: str, **detail: Any) -> None:

@@ -1,9 +1,11 @@
 """The portal's pages: server-rendered Jinja2 templates with htmx (vendored), SSE for live logs.
 
 Every change made through a page calls the same `flow` function the JSON API calls, inside one
-transaction, so the pages get the same authorization, validation and audit; a page only turns
-the outcome into HTML. `install(app)` adds the pages to the API's app (`api.create_app`), reading
-its `state.settings`, `state.engine` and `state.assessor`.
+transaction, so the pages get the same authorization, validation and audit. What a page shows of
+environments, requests, runs and audit entries comes from the `flow` reads the API uses too, which
+authorize the caller the same way; a page only turns the outcome into HTML. `install(app)` adds
+the pages to the API's app (`api.create_app`), reading its `state.settings`, `state.engine` and
+`state.assessor`.
 
 Security:
 - Sessions live in a signed cookie (itsdangerous; HttpOnly, SameSite=Lax, Secure). The Secure flag
@@ -56,8 +58,6 @@ from hpc_platform.app.portal.auth import Principal
 from hpc_platform.app.portal.db import session_scope
 from hpc_platform.app.portal.models import (
     KINDS,
-    Approval,
-    AuditEntry,
     Environment,
     Job,
     Request,
@@ -589,29 +589,18 @@ async def signout(request: HttpRequest) -> Response:
 @router.get("/environments", response_class=HTMLResponse)
 def environments(request: HttpRequest) -> Response:
     def work(p: Page) -> Response:
+        overviews = flow.environment_overviews(p.session, p.principal)
+        owners = flow.user_names(p.session, (o.environment.owner_id for o in overviews))
         rows = []
-        owners = {u.id: u.name for u in p.session.scalars(select(User))}
-        for env in flow.visible_environments(p.session, p.principal):
-            last = p.session.scalars(
-                select(Job).where(Job.environment_id == env.id).order_by(Job.id.desc()).limit(1)
-            ).first()
-            requests = list(
-                p.session.scalars(
-                    select(Request)
-                    .where(Request.environment_id == env.id, Request.assessment.is_not(None))
-                    .order_by(Request.id.desc())
-                )
-            )
-            applied = next((r for r in requests if r.state == "applied"), None)
-            latest = requests[0] if requests else None
-            shown = applied or latest
+        for o in overviews:
+            shown = o.deployed or o.latest
             rows.append(
                 {
-                    "env": env,
-                    "owner": owners.get(env.owner_id, ""),
-                    "last": last,
+                    "env": o.environment,
+                    "owner": owners.get(o.environment.owner_id, ""),
+                    "last": o.last_run,
                     "cost": _cost(shown.assessment if shown else None),
-                    "cost_of": "deployed" if applied else ("requested" if latest else ""),
+                    "cost_of": "deployed" if o.deployed else ("requested" if o.latest else ""),
                 }
             )
         groups = [g for g in p.principal.groups if p.principal.has("requester", g)]
@@ -650,15 +639,9 @@ async def create_environment(request: HttpRequest) -> Response:
 def environment(request: HttpRequest, name: str) -> Response:
     def work(p: Page) -> Response:
         env = flow.environment_for(p.session, p.principal, name)
-        users = {u.id: u.name for u in p.session.scalars(select(User))}
-        reqs = list(
-            p.session.scalars(
-                select(Request).where(Request.environment_id == env.id).order_by(Request.id.desc())
-            )
-        )
-        jobs = list(
-            p.session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id.desc()))
-        )
+        reqs = flow.environment_requests(p.session, p.principal, name)[::-1]  # newest first
+        jobs = flow.environment_runs(p.session, p.principal, name)[::-1]
+        users = flow.user_names(p.session, [env.owner_id, *(r.requested_by for r in reqs)])
         return p.render("environment.html", env=env, users=users, requests=reqs, jobs=jobs)
 
     return page(request, work)
@@ -668,11 +651,7 @@ def environment(request: HttpRequest, name: str) -> Response:
 def environment_audit(request: HttpRequest, name: str) -> Response:
     def work(p: Page) -> Response:
         env = flow.environment_for(p.session, p.principal, name)
-        entries = list(
-            p.session.scalars(
-                select(AuditEntry).where(AuditEntry.environment_id == env.id).order_by(AuditEntry.id.desc())
-            )
-        )
+        entries = flow.environment_audit(p.session, p.principal, name)[::-1]  # newest first
         return p.render("audit.html", env=env, entries=entries)
 
     return page(request, work)
@@ -889,14 +868,9 @@ async def submit_request(request: HttpRequest, name: str) -> Response:
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
 def request_page(request: HttpRequest, request_id: int) -> Response:
     def work(p: Page) -> Response:
-        req = flow.request_for(p.session, p.principal, request_id)
-        env = p.session.get(Environment, req.environment_id)
-        assert env is not None
-        users = {u.id: u.name for u in p.session.scalars(select(User))}
-        approvals = list(
-            p.session.scalars(select(Approval).where(Approval.request_id == req.id).order_by(Approval.id))
-        )
-        jobs = list(p.session.scalars(select(Job).where(Job.request_id == req.id).order_by(Job.id)))
+        detail = flow.request_detail(p.session, p.principal, request_id)
+        req, env, approvals, jobs = detail.request, detail.environment, detail.approvals, detail.runs
+        users = flow.user_names(p.session, [req.requested_by, *(a.approver_id for a in approvals)])
         may_decide = (
             req.state == "awaiting_approval"
             and p.principal.has("approver", env.group_name)
@@ -1015,8 +989,9 @@ async def cancel_request(request: HttpRequest, request_id: int) -> Response:
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals(request: HttpRequest) -> Response:
     def work(p: Page) -> Response:
-        users = {u.id: u.name for u in p.session.scalars(select(User))}
-        return p.render("approvals.html", rows=flow.approval_inbox(p.session, p.principal), users=users)
+        rows = flow.approval_inbox(p.session, p.principal)
+        users = flow.user_names(p.session, (req.requested_by for req, _env in rows))
+        return p.render("approvals.html", rows=rows, users=users)
 
     return page(request, work)
 
