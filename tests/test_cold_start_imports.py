@@ -8,12 +8,18 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.support.stacks import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 # Modules of a service package shared by its resources (argument, output and enum types).
 SHARED = {"_inputs", "outputs", "_enums"}
+# One worker runs this module (scripts/test distributes by `xdist_group`), so the fresh process
+# that plans prod serves both tests that read it.
+pytestmark = pytest.mark.xdist_group("fresh-prod")
 
 
 def fresh(code: str) -> dict[str, object]:
@@ -35,32 +41,11 @@ def used_names() -> dict[str, set[str]]:
     return names
 
 
-PLAN_DEV = """
-import json, sys
-from pathlib import Path
-from hpc_platform.app.offline import plan_stack_file
-import hpc_platform.app.program
-plan_stack_file(Path("Pulumi.dev.yaml"))
-loaded = sorted(m for m in sys.modules if m.startswith("pulumi_aws.") and m.count(".") == 2)
-defined = {m: sorted(k for k in vars(sys.modules[m]) if not k.startswith("_")) for m in loaded}
-packages = {m.split(".")[1] for m in loaded}
-deferred = sorted(p for p in packages if "__getattr__" in vars(sys.modules[f"pulumi_aws.{p}"]))
-# Anyone asking the package itself still gets the whole package, with the same classes.
-import pulumi_aws
-from components._aws import aws
-same = aws.ec2.Vpc is pulumi_aws.ec2.Vpc is pulumi_aws.ec2.vpc.Vpc
-whole = hasattr(pulumi_aws.ec2, "Instance") and "pulumi_aws.ec2.ami" in sys.modules
-token = pulumi_aws.ec2.Vpc.__module__
-print(json.dumps({"loaded": loaded, "defined": defined, "deferred": deferred, "same": same,
-                  "whole": whole, "module": token}))
-"""
-
-
-def test_a_plan_loads_only_the_pulumi_aws_modules_the_components_use() -> None:
-    result = fresh(PLAN_DEV)
+def test_a_plan_loads_only_the_pulumi_aws_modules_the_components_use(deferred_prod: dict[str, Any]) -> None:
+    result = deferred_prod["modules"]
     used = used_names()
-    loaded: list[str] = result["loaded"]  # type: ignore[assignment]
-    defined: dict[str, list[str]] = result["defined"]  # type: ignore[assignment]
+    loaded: list[str] = result["loaded"]
+    defined: dict[str, list[str]] = result["defined"]
     assert any(m.startswith("pulumi_aws.ec2.") for m in loaded), "the plan builds EC2 resources"
     unused = [
         module
@@ -87,7 +72,7 @@ def test_validate_loads_no_pulumi() -> None:
     assert result == {"code": 0, "pulumi": []}
 
 
-REHYDRATE = """
+PROD = """
 import importlib, json, sys
 from pathlib import Path
 from google.protobuf import struct_pb2
@@ -101,9 +86,18 @@ if FULL:  # every service package's own __init__, as `import pulumi_aws.<service
         vars(importlib.import_module(f"pulumi_aws.{service}"))
         getattr(sys.modules[f"pulumi_aws.{service}"], "__all__", None)
 path = Path("Pulumi.prod.yaml")
-found = {}
+found, modules = {}, {}
+def loaded_modules():
+    loaded = sorted(m for m in sys.modules if m.startswith("pulumi_aws.") and m.count(".") == 2)
+    packages = {m.split(".")[1] for m in loaded}
+    return {
+        "loaded": loaded,
+        "defined": {m: sorted(k for k in vars(sys.modules[m]) if not k.startswith("_")) for m in loaded},
+        "deferred": sorted(p for p in packages if "__getattr__" in vars(sys.modules[f"pulumi_aws.{p}"])),
+    }
 def rehydrating():
     program()
+    modules.update(loaded_modules())  # what the plan loaded, before the references below
     for type_, urn in sorted(refs.items()):
         ref = struct_pb2.Struct()
         ref.update({rpc._special_sig_key: rpc._special_resource_sig, "urn": urn})
@@ -113,19 +107,34 @@ try:
     run_offline(rehydrating, stack="prod", config=read_stack_file(path), region="us-east-2")
 except Exception:
     pass  # the mock engine's lookup of a reference may run before the resource registered
-print(json.dumps(found))
+# Anyone asking the package itself still gets the whole package, with the same classes.
+import pulumi_aws
+from components._aws import aws
+modules["same"] = aws.ec2.Vpc is pulumi_aws.ec2.Vpc is pulumi_aws.ec2.vpc.Vpc
+modules["whole"] = hasattr(pulumi_aws.ec2, "Instance") and "pulumi_aws.ec2.ami" in sys.modules
+modules["module"] = pulumi_aws.ec2.Vpc.__module__
+print(json.dumps({"found": found, "modules": modules}))
 """
 
 
-def test_resource_references_rehydrate_as_with_the_whole_package() -> None:
+def _fresh_prod(full: bool) -> dict[str, Any]:
+    """A fresh process plans prod (with the service packages' `__init__` deferred, or `full`) and
+    turns a resource reference of every pulumi-aws type the plan has back into a resource."""
+    # The references are the test process's plan (shared with other tests).
+    plan = planned("prod").plan
+    refs = {r.type: r.urn for r in plan.resources if r.custom and r.type.startswith("aws:")}
+    return fresh(PROD.replace("REFS", repr(refs)).replace("if FULL:", f"if {full}:"))
+
+
+@pytest.fixture(scope="module")
+def deferred_prod() -> dict[str, Any]:
+    return _fresh_prod(full=False)
+
+
+def test_resource_references_rehydrate_as_with_the_whole_package(deferred_prod: dict[str, Any]) -> None:
     """pulumi_aws registers every resource module for resource-reference rehydration; with the
     service packages' `__init__` deferred, a reference of every type the prod program creates still
     becomes the same pulumi-aws class as when the whole packages are loaded."""
-    # The plan is the test process's (shared with other tests): each fresh process plans prod once.
-    plan = planned("prod").plan
-    refs = {r.type: r.urn for r in plan.resources if r.custom and r.type.startswith("aws:")}
-    code = REHYDRATE.replace("REFS", repr(refs))
-    deferred = fresh(code.replace("if FULL:", "if False:"))
-    full = fresh(code.replace("if FULL:", "if True:"))
+    deferred, full = deferred_prod["found"], _fresh_prod(full=True)["found"]
     assert len(deferred) > 40 and all(str(v).startswith("pulumi_aws.") for v in deferred.values())
     assert deferred == full
