@@ -4,20 +4,34 @@ editing."""
 from __future__ import annotations
 
 import copy
+import gc
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hpc_platform.app.offline import StackPlan
-from hpc_platform.domain.catalog import InstanceCatalog, default_catalog
-from hpc_platform.domain.config.loader import read_stack_file
 from tests.support.stacks import STACKS, planned, stack_file
+
+# The project's modules load when a fixture needs them, not with this file: the xdist controller
+# loads it too and starts the workers only after it (it runs no test itself).
+if TYPE_CHECKING:
+    from hpc_platform.app.offline import StackPlan
+    from hpc_platform.domain.catalog import InstanceCatalog
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The process is about to exit. A worker holds a few million objects by then (plans, provider
+    modules, their test data), and Python's collections at exit walked them all: seconds per
+    worker between its last test and the end of the run. Frozen objects are not walked."""
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
 def catalog() -> InstanceCatalog:
+    from hpc_platform.domain.catalog import default_catalog
+
     return default_catalog()
 
 
@@ -29,6 +43,8 @@ def stack_plan(request: pytest.FixtureRequest) -> StackPlan:
 @pytest.fixture
 def stack_config() -> Callable[[str], dict[str, Any]]:
     """A fresh, mutable copy of a stack file's `config:` mapping."""
+
+    from hpc_platform.domain.config.loader import read_stack_file
 
     def load(stack: str) -> dict[str, Any]:
         return copy.deepcopy(read_stack_file(stack_file(stack)))

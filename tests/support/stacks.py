@@ -8,8 +8,10 @@ second plan cache).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hpc_platform.app.offline import StackPlan, plan_stack_file
+if TYPE_CHECKING:
+    from hpc_platform.app.offline import StackPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("dev", "staging", "prod")
@@ -24,6 +26,8 @@ _PLANS: dict[str, StackPlan] = {}
 
 def planned(stack: str) -> StackPlan:
     """The offline plan of a committed stack file, computed once per test process."""
+    from hpc_platform.app.offline import plan_stack_file  # not at import: conftest imports this
+
     if stack not in _PLANS:
         _PLANS[stack] = plan_stack_file(stack_file(stack))
     return _PLANS[stack]
