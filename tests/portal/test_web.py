@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -595,12 +595,10 @@ def test_the_page_submit_plans_without_holding_the_database_write_lock(
     assert count(db, Request) == 1
 
 
-def test_the_request_page_shows_a_destroys_preview_and_its_form_binds_it(
-    settings: PortalSettings, db: Engine
-) -> None:
-    from hpc_platform.app.portal import flow
+def _worker_draining(settings: PortalSettings, db: Engine) -> Callable[[], None]:
+    """A registered worker with the fake operations; calling the result runs every queued job."""
     from hpc_platform.app.portal.worker import Worker
-    from tests.portal.fakes import FakeAssessor, FakeOperations, dev_config, simple_diff
+    from tests.portal.fakes import FakeOperations
 
     ops = FakeOperations()
     worker = Worker(settings, db, run_operation=ops, current_version=ops.current_version)
@@ -609,6 +607,17 @@ def test_the_request_page_shows_a_destroys_preview_and_its_form_binds_it(
     def drain() -> None:
         while worker.run_once():
             pass
+
+    return drain
+
+
+def test_the_request_page_shows_a_destroys_preview_and_its_form_binds_it(
+    settings: PortalSettings, db: Engine
+) -> None:
+    from hpc_platform.app.portal import flow
+    from tests.portal.fakes import FakeAssessor, dev_config, simple_diff
+
+    drain = _worker_draining(settings, db)
 
     rita, rita_token = add_user(db, "rita", "genomics", "requester")
     alan, alan_token = add_user(db, "alan", "genomics", "approver")
@@ -652,8 +661,7 @@ def _two_groups_with_history(settings: PortalSettings, db: Engine) -> dict[str, 
     """Two groups' environments, each with requests, runs, an approval and audit entries made by
     the flow and the worker, so every page of one group has the other's rows next to its own."""
     from hpc_platform.app.portal import flow
-    from hpc_platform.app.portal.worker import Worker
-    from tests.portal.fakes import FakeAssessment, FakeOperations, dev_config, simple_diff
+    from tests.portal.fakes import FakeAssessment, dev_config, simple_diff
 
     class Assessed(FakeAssessment):
         def to_json(self) -> dict[str, Any]:
@@ -663,13 +671,7 @@ def _two_groups_with_history(settings: PortalSettings, db: Engine) -> dict[str, 
         def assess(self, stack: str, config: Mapping[str, Any], kind: str | None = None) -> Assessed:
             return Assessed(stack)
 
-    ops = FakeOperations()
-    worker = Worker(settings, db, run_operation=ops, current_version=ops.current_version)
-    worker.register()
-
-    def drain() -> None:
-        while worker.run_once():
-            pass
+    drain = _worker_draining(settings, db)
 
     def submit(who: Any, env: str) -> int:
         with session_scope(db) as session:
