@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
-from components.secure_bucket import harden_bucket
+from components.secure_bucket import deny_insecure_transport, harden_bucket
 from hpc_platform.domain.compliance import MANAGED_RULES, ManagedRule
 from hpc_platform.domain.limits import AUDIT_LOG_RETENTION_DAYS_DEFAULT, KMS_DEFAULT_DELETION_WINDOW_DAYS
 
@@ -364,14 +364,7 @@ def audit_bucket_policy(*, bucket_arn: str, account_id: str, trail_arn: str) -> 
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+            deny_insecure_transport(bucket_arn),
             {
                 "Sid": "CloudTrailAclCheck",
                 "Effect": "Allow",

@@ -19,7 +19,7 @@ import pulumi
 
 from components.kms import account_root_statement
 from components.mounts import SharedStorageMount
-from components.secure_bucket import harden_bucket
+from components.secure_bucket import deny_insecure_transport, harden_bucket
 
 if TYPE_CHECKING:
     import pulumi_aws as aws
@@ -189,17 +189,6 @@ def intelligent_tiering_days(args: DataRepositoryArgs) -> dict[str, int]:
         return {}
     tiers = {"ARCHIVE_ACCESS": args.cold_after_days, "DEEP_ARCHIVE_ACCESS": args.archive_after_days}
     return {tier: days for tier, days in tiers.items() if days is not None}
-
-
-def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
 
 
 def data_key_policy(partition: str, account_id: str, region: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ a bucket's hardening here changes no URN.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -26,6 +26,18 @@ else:
 OBJECT_OWNERSHIP = "BucketOwnerEnforced"
 SSE_KMS = "aws:kms"
 SSE_S3 = "AES256"
+
+
+def deny_insecure_transport(bucket_arn: str) -> dict[str, Any]:
+    """The bucket-policy statement every platform bucket carries: no request without TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,9 @@ import pulumi_awsx as awsx
 import pulumi_random as random
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator
 
-from components.data_repository import deny_insecure_transport
 from components.efa_network import flow_logs_delivery_policy, flow_logs_trust_policy
 from components.kms import account_root_statement, cloudwatch_logs_statement, log_group_arn
-from components.secure_bucket import harden_bucket
+from components.secure_bucket import deny_insecure_transport, harden_bucket
 from hpc_platform.app.tagging import register_compliance_tags
 from hpc_platform.domain.config.loader import read_stack_file
 from hpc_platform.domain.config.models import AzName, ComplianceConfig, Model
