@@ -566,8 +566,9 @@ printf '%s\n' "$@" > "$AWS_ARGS_FILE"
 """
 
 
-def test_metrics_collector_publishes_slurm_state(tmp_path: Path) -> None:
-    """Run the collector the agent installs against stub Slurm and AWS CLIs."""
+def run_slurm_metrics_collector(tmp_path: Path, extra_env: str = "") -> subprocess.CompletedProcess[str]:
+    """Run the collector the Slurm metrics agent installs, against stub Slurm and AWS CLIs (the
+    AWS stub writes its arguments to `tmp_path/aws-args`); `extra_env` goes into its env file."""
     agent = bootstrap.script(bootstrap.SLURM_METRICS_AGENT)
     collector = agent.split("<<'COLLECT'\n", 1)[1].split("\nCOLLECT\n", 1)[0]
     bin_dir = tmp_path / "bin"
@@ -578,22 +579,28 @@ def test_metrics_collector_publishes_slurm_state(tmp_path: Path) -> None:
     env_file = tmp_path / "metrics.env"
     env_file.write_text(
         "CLUSTER_NAME=hpc-test\nAWS_REGION=us-east-2\nMETRIC_NAMESPACE=HPC/Slurm\nSPOT_QUEUES=compute-spot\n"
+        + extra_env
     )
     script = tmp_path / "collect.sh"
     script.write_text(collector)
-    args_file = tmp_path / "aws-args"
-    result = subprocess.run(
+    return subprocess.run(
         ["bash", str(script)],
         env={
             **os.environ,
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "HPC_SLURM_METRICS_ENV": str(env_file),
-            "AWS_ARGS_FILE": str(args_file),
+            "AWS_ARGS_FILE": str(tmp_path / "aws-args"),
         },
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_metrics_collector_publishes_slurm_state(tmp_path: Path) -> None:
+    """Run the collector the agent installs against stub Slurm and AWS CLIs."""
+    result = run_slurm_metrics_collector(tmp_path)
+    args_file = tmp_path / "aws-args"
     assert result.returncode == 0, result.stderr
     argv = args_file.read_text().splitlines()
     assert argv[:6] == ["cloudwatch", "put-metric-data", "--region", "us-east-2", "--namespace", "HPC/Slurm"]

@@ -6,7 +6,6 @@ workspace; with Prometheus off, none of it exists."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,7 +28,7 @@ from hpc_platform.pcluster.prometheus import (
     pinned_script,
 )
 from tests.support.stacks import STACKS, planned, stack_file
-from tests.test_pcluster_render import AWS_STUB, SINFO_STUB, SQUEUE_STUB
+from tests.test_pcluster_render import run_slurm_metrics_collector
 
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -250,34 +249,9 @@ def test_a_new_pin_changes_the_scripts_not_the_cluster_config(stack: str) -> Non
 
 # --- the Slurm exporter's output ----------------------------------------------------------------
 def test_slurm_metrics_agent_writes_prometheus_text_that_promtool_accepts(tmp_path: Path) -> None:
-    agent = bootstrap.script(bootstrap.SLURM_METRICS_AGENT)
-    collector = agent.split("<<'COLLECT'\n", 1)[1].split("\nCOLLECT\n", 1)[0]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, body in (("sinfo", SINFO_STUB), ("squeue", SQUEUE_STUB), ("aws", AWS_STUB)):
-        (bin_dir / name).write_text(body)
-        (bin_dir / name).chmod(0o755)
     textfiles = tmp_path / "textfiles"
     textfiles.mkdir()
-    env_file = tmp_path / "metrics.env"
-    env_file.write_text(
-        "CLUSTER_NAME=hpc-test\nAWS_REGION=us-east-2\nMETRIC_NAMESPACE=HPC/Slurm\n"
-        f"SPOT_QUEUES=compute-spot\nTEXTFILE_DIR={textfiles}\n"
-    )
-    script = tmp_path / "collect.sh"
-    script.write_text(collector)
-    result = subprocess.run(
-        ["bash", str(script)],
-        env={
-            **os.environ,
-            "PATH": f"{bin_dir}:{os.environ['PATH']}",
-            "HPC_SLURM_METRICS_ENV": str(env_file),
-            "AWS_ARGS_FILE": str(tmp_path / "aws-args"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_slurm_metrics_collector(tmp_path, f"TEXTFILE_DIR={textfiles}\n")
     assert result.returncode == 0, result.stderr
     text = (textfiles / "slurm.prom").read_text()
     check = subprocess.run(
