@@ -103,7 +103,8 @@ def environment_json(env: Environment, owner: str | None = None) -> dict[str, An
 
 
 def request_json(session: Session, req: Request) -> dict[str, Any]:
-    """A request as lists show it; `request_detail_json` adds its config, approvals and runs."""
+    """A request as lists show it; `request_detail_json` adds its config, approvals and runs, and
+    whether the caller may decide it."""
     env = session.get(Environment, req.environment_id)
     requester = session.get(User, req.requested_by)
     body: dict[str, Any] = {
@@ -133,6 +134,9 @@ def request_detail_json(session: Session, detail: flow.RequestDetail) -> dict[st
         "assessment": req.assessment,
         "approvals": [approval_json(session, a) for a in detail.approvals],
         "runs": [job_json(j) for j in detail.runs],
+        # The caller's own rights, by the rule approving enforces (as the request page shows them).
+        "may_decide": detail.rights.may_decide,
+        "why_not": detail.rights.why_not,
     }
 
 

@@ -215,8 +215,8 @@ def visible_environments(session: Session, principal: Principal) -> list[Environ
 
 
 def approval_inbox(session: Session, principal: Principal) -> list[tuple[Request, Environment]]:
-    """Requests awaiting approval that the caller may decide: in groups where they are an
-    approver, and not their own staging or prod ones (the rule `decide` enforces)."""
+    """Requests awaiting approval that the caller may decide (`decision_rights`): in groups where
+    they are an approver, and not their own staging or prod ones."""
     groups = [g for g in principal.groups if principal.has("approver", g)]
     if not groups:
         return []
@@ -226,11 +226,7 @@ def approval_inbox(session: Session, principal: Principal) -> list[tuple[Request
         .where(Request.state == "awaiting_approval", Environment.group_name.in_(groups))
         .order_by(Request.id)
     )
-    return [
-        (req, env)
-        for req, env in rows
-        if env.kind in SELF_APPROVAL_ALLOWED or req.requested_by != principal.user_id
-    ]
+    return [(req, env) for req, env in rows if decision_rights(principal, req, env).may_decide]
 
 
 # --- what the API and the pages show (each read authorizes the caller as the actions do) --------
@@ -263,6 +259,8 @@ class RequestDetail:
     """Oldest first."""
     runs: list[Job]
     """Oldest first."""
+    rights: DecisionRights
+    """Whether the caller may approve or reject it now."""
 
 
 def request_detail(session: Session, principal: Principal, request_id: int) -> RequestDetail:
@@ -271,7 +269,7 @@ def request_detail(session: Session, principal: Principal, request_id: int) -> R
     assert env is not None  # request_for found it
     approvals = session.scalars(select(Approval).where(Approval.request_id == req.id).order_by(Approval.id))
     runs = session.scalars(select(Job).where(Job.request_id == req.id).order_by(Job.id))
-    return RequestDetail(req, env, list(approvals), list(runs))
+    return RequestDetail(req, env, list(approvals), list(runs), decision_rights(principal, req, env))
 
 
 @dataclass(frozen=True)
@@ -540,6 +538,45 @@ def _approve(
 
 
 @dataclass(frozen=True)
+class DecisionRights:
+    """Whether the caller may approve or reject a request now, and if not, why: what `decide`
+    enforces is what the request page and the API offer and the approval inbox lists."""
+
+    refusal: FlowError | None
+    """What `decide` raises for this caller and request; None: they may decide."""
+    why_not: str = ""
+    """What the request page shows in place of the decision: empty when the caller may decide, or
+    when the request is not awaiting approval (its state says why)."""
+
+    @property
+    def may_decide(self) -> bool:
+        return self.refusal is None
+
+
+def decision_rights(principal: Principal, req: Request, env: Environment) -> DecisionRights:
+    """The one rule for deciding a request: an approver of its environment's group, while it awaits
+    approval, and not the requester unless the environment's kind allows self-approval."""
+    awaiting = req.state == "awaiting_approval"
+    try:
+        _authorized(principal, env, "approver", f"no request {req.id}")
+    except NotFound as hidden:
+        return DecisionRights(hidden)  # another group's request: nothing about it is shown
+    except Forbidden as refused:
+        waiting = f"waiting for an approver of group {env.group_name}"
+        return DecisionRights(refused, waiting if awaiting else "")
+    if req.state == "superseded":
+        return DecisionRights(
+            Conflict(f"request {req.id} was superseded by request {req.superseded_by_id}; review that one")
+        )
+    if not awaiting:
+        return DecisionRights(Conflict(f"request {req.id} is {req.state}, not awaiting approval"))
+    if env.kind not in SELF_APPROVAL_ALLOWED and req.requested_by == principal.user_id:
+        own = Forbidden(f"{env.kind} requests need an approver other than the requester")
+        return DecisionRights(own, own.message)
+    return DecisionRights(None)
+
+
+@dataclass(frozen=True)
 class Reviewed:
     """What the approver looked at; when given, it must still be what the request holds."""
 
@@ -570,15 +607,12 @@ def decide(
     """Approve or reject a request awaiting approval."""
     if decision not in ("approve", "reject"):
         raise Invalid("invalid decision", [problem("decision", f"{decision!r}: use approve or reject")])
-    req = request_for(session, principal, request_id, role="approver")
+    req = request_for(session, principal, request_id)
     env = session.get(Environment, req.environment_id)
     assert env is not None
-    if req.state == "superseded":
-        raise Conflict(f"request {req.id} was superseded by request {req.superseded_by_id}; review that one")
-    if req.state != "awaiting_approval":
-        raise Conflict(f"request {req.id} is {req.state}, not awaiting approval")
-    if env.kind not in SELF_APPROVAL_ALLOWED and req.requested_by == principal.user_id:
-        raise Forbidden(f"{env.kind} requests need an approver other than the requester")
+    refusal = decision_rights(principal, req, env).refusal
+    if refusal is not None:
+        raise refusal
     actor = _actor(principal)
     if reviewed is not None:
         stale = [

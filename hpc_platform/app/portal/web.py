@@ -871,18 +871,6 @@ def request_page(request: HttpRequest, request_id: int) -> Response:
         detail = flow.request_detail(p.session, p.principal, request_id)
         req, env, approvals, jobs = detail.request, detail.environment, detail.approvals, detail.runs
         users = flow.user_names(p.session, [req.requested_by, *(a.approver_id for a in approvals)])
-        may_decide = (
-            req.state == "awaiting_approval"
-            and p.principal.has("approver", env.group_name)
-            and (env.kind in flow.SELF_APPROVAL_ALLOWED or req.requested_by != p.principal.user_id)
-        )
-        why_not = ""
-        if req.state == "awaiting_approval" and not may_decide:
-            why_not = (
-                f"{env.kind} requests need an approver other than the requester"
-                if req.requested_by == p.principal.user_id and p.principal.has("approver", env.group_name)
-                else f"waiting for an approver of group {env.group_name}"
-            )
         return p.render(
             "request.html",
             req=req,
@@ -895,8 +883,8 @@ def request_page(request: HttpRequest, request_id: int) -> Response:
             performance=performance_lines(env.name, req.config),
             diagram=diagram_view(req),
             summary_sha256=flow.summary_sha256(req.preview_summary),
-            may_decide=may_decide,
-            why_not=why_not,
+            may_decide=detail.rights.may_decide,
+            why_not=detail.rights.why_not,
             may_cancel=req.state in ("validated", "previewing", "awaiting_approval", "approved", "applying"),
         )
 
