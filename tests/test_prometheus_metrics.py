@@ -232,6 +232,9 @@ def test_downloads_are_pinned_only_in_the_prometheus_module() -> None:
 def test_fails_to_ship_a_script_with_an_unpinned_download() -> None:
     with pytest.raises(ValueError, match="@GRAFANA_AGENT_URL@"):
         pinned_script('url="@GRAFANA_AGENT_URL@"')
+    # A digit in the name (the `_SHA256` of every pin) is still a placeholder.
+    with pytest.raises(ValueError, match="@GRAFANA_AGENT_SHA256@"):
+        pinned_script('sha256="@GRAFANA_AGENT_SHA256@"')
 
 
 @pytest.mark.parametrize("stack", PROMETHEUS_STACKS)

@@ -91,7 +91,7 @@ def pinned_script(text: str) -> str:
     replacing the cluster, so a new pin must not change it."""
     for placeholder, value in _PLACEHOLDERS.items():
         text = text.replace(placeholder, value)
-    left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
+    left = sorted(set(re.findall(r"@[A-Z0-9_]+@", text)))
     if left:
         raise ValueError(f"no pin for {', '.join(left)}")
     return text
