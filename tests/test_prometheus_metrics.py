@@ -5,10 +5,14 @@ workspace; with Prometheus off, none of it exists."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -211,14 +215,17 @@ def test_there_are_stacks_with_and_without_prometheus() -> None:
 
 
 # --- pins in one place ----------------------------------------------------------------------------
+PINNED_INSTALLERS = {bootstrap.NODE_EXPORTER: NODE_EXPORTER, bootstrap.PROMETHEUS_AGENT: PROMETHEUS}
+
+
 def test_downloads_are_pinned_only_in_the_prometheus_module() -> None:
-    """The scripts in the repository carry placeholders, no version, URL or digest of their own;
-    the uploaded copies carry the module's pins."""
-    for name in (bootstrap.NODE_EXPORTER, bootstrap.PROMETHEUS_AGENT):
-        script = bootstrap.script(name)
+    """The scripts in the repository (and the fragment they include) carry placeholders, no
+    version, URL or digest of their own; the uploaded copies carry the module's pins."""
+    sources = {name: bootstrap.script(name) for name in PINNED_INSTALLERS}
+    sources[bootstrap.INSTALL_PINNED] = bootstrap.fragment(bootstrap.INSTALL_PINNED)
+    for name, script in sources.items():
         assert not re.search(r"\b[0-9a-f]{64}\b", script), name
         assert "debian.org" not in script and "github.com" not in script, name
-        assert "sha256sum --check" in script, name
     for pinned in PINNED:
         assert re.fullmatch(r"[0-9a-f]{64}", pinned.sha256)
         assert pinned.version in pinned.pool_path and pinned.url.startswith("https://")
@@ -235,6 +242,124 @@ def test_fails_to_ship_a_script_with_an_unpinned_download() -> None:
     # A digit in the name (the `_SHA256` of every pin) is still a placeholder.
     with pytest.raises(ValueError, match="@GRAFANA_AGENT_SHA256@"):
         pinned_script('sha256="@GRAFANA_AGENT_SHA256@"')
+
+
+# Left in a script: a pin placeholder (`@NODE_EXPORTER_SHA256@`) or an include line.
+UNFILLED = re.compile(r"@[A-Za-z0-9_]+@|^@include\b.*$", re.MULTILINE)
+
+
+@pytest.mark.parametrize("stack", PROMETHEUS_STACKS)
+def test_uploaded_installers_check_the_pinned_sha256_and_have_nothing_left_to_fill(stack: str) -> None:
+    objects = bootstrap_objects(planned(stack).plan)
+    for name, pinned in PINNED_INSTALLERS.items():
+        shipped = objects[name].inputs["content"]
+        assert UNFILLED.findall(shipped) == [], name
+        assert f'sha256="{pinned.sha256}"' in shipped, name
+        definition = shipped.index("install_pinned() {")
+        check = shipped.index("| sha256sum --check --status", definition)
+        call = shipped.index(f'\ninstall_pinned {name.removesuffix(".sh")} "${{url}}" "${{sha256}}" ')
+        assert definition < check < call, name
+
+
+def test_unfilled_catches_a_placeholder_and_an_include_line() -> None:
+    """The pattern the test above relies on finds both kinds of leftover."""
+    source = bootstrap.script(bootstrap.NODE_EXPORTER)
+    assert "@NODE_EXPORTER_SHA256@" in UNFILLED.findall(source)
+    assert UNFILLED.findall(f"set -eu\n@include {bootstrap.INSTALL_PINNED}\n") == [
+        f"@include {bootstrap.INSTALL_PINNED}"
+    ]
+
+
+@pytest.mark.parametrize("stack", PROMETHEUS_STACKS)
+def test_both_uploaded_installers_carry_the_install_fragment_once(stack: str) -> None:
+    objects = bootstrap_objects(planned(stack).plan)
+    fragment = bootstrap.fragment(bootstrap.INSTALL_PINNED)
+    assert "sha256sum --check" in fragment
+    for name in PINNED_INSTALLERS:
+        assert objects[name].inputs["content"].count(fragment) == 1, name
+
+
+CURL_STUB = """#!/bin/bash
+# Serves the test's package for whatever URL is asked for.
+while [[ $# -gt 0 ]]; do [[ $1 == --output ]] && { out=$2; shift; }; shift; done
+cp "$STUB_DEB" "$out"
+"""
+
+
+def debian_package(member: str, payload: bytes) -> bytes:
+    """A minimal .deb: an `ar` archive of debian-binary, control and data tarballs."""
+
+    def tarball(files: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    members = {
+        "debian-binary": b"2.0\n",
+        "control.tar.gz": tarball({"./control": b"Package: test\n"}),
+        "data.tar.gz": tarball({member: payload}),
+    }
+    out = b"!<arch>\n"
+    for name, data in members.items():
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode() + data
+        out += b"\n" if len(data) % 2 else b""
+    return out
+
+
+def run_install_pinned(tmp_path: Path, installer: str, sha256: str) -> subprocess.CompletedProcess[str]:
+    """Run the uploaded installer's `install_pinned` (under the scripts' `set -euo pipefail`) against
+    a stub curl serving a local package whose program prints `pinned`."""
+    pinned = PINNED_INSTALLERS[installer]
+    shipped = pinned_script(bootstrap.script(installer))
+    start = shipped.index("install_pinned() {")
+    function = shipped[start : shipped.index("\n}\n", start) + 3]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(CURL_STUB)
+    (bin_dir / "curl").chmod(0o755)
+    deb = tmp_path / "stub.deb"
+    deb.write_bytes(debian_package(pinned.member, b"#!/bin/sh\necho pinned\n"))
+    name = installer.removesuffix(".sh")
+    script = (
+        f"set -euo pipefail\n{function}"
+        f'install_pinned {name} "{pinned.url}" "{sha256}" "{pinned.member}" "{tmp_path}/program"\n'
+        "echo installed\n"
+    )
+    return subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STUB_DEB": str(deb)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("installer", PINNED_INSTALLERS)
+def test_uploaded_installer_takes_the_program_out_of_a_package_with_the_pinned_checksum(
+    installer: str, tmp_path: Path
+) -> None:
+    deb = debian_package(PINNED_INSTALLERS[installer].member, b"#!/bin/sh\necho pinned\n")
+    result = run_install_pinned(tmp_path, installer, hashlib.sha256(deb).hexdigest())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "installed\n"
+    program = tmp_path / "program"
+    assert program.stat().st_mode & 0o777 == 0o755
+    assert subprocess.run([str(program)], capture_output=True, text=True).stdout == "pinned\n"
+
+
+@pytest.mark.parametrize("installer", PINNED_INSTALLERS)
+def test_uploaded_installer_refuses_a_package_whose_checksum_differs(installer: str, tmp_path: Path) -> None:
+    pinned = PINNED_INSTALLERS[installer]
+    result = run_install_pinned(tmp_path, installer, pinned.sha256)  # the stub package is not Debian's
+    assert result.returncode == 1
+    name = installer.removesuffix(".sh")
+    assert f"{name}: checksum of {pinned.url} is not the pinned {pinned.sha256}; refusing it" in result.stderr
+    assert "installed" not in result.stdout  # the whole script stops, not only the function
+    assert not (tmp_path / "program").exists()
 
 
 @pytest.mark.parametrize("stack", PROMETHEUS_STACKS)

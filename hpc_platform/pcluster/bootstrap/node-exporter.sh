@@ -16,39 +16,10 @@ slurm_port="${2:-}"
 slurm_dir="${3:-}"
 binary=/opt/hpc-platform/bin/node_exporter
 
-# Download, check the pinned checksum, take one program out of the Debian package (an `ar`
-# archive holding data.tar.*), with Python's standard library: no dpkg on the node.
-install_pinned() { # url sha256 member target
-  local work
-  work="$(mktemp -d)"
-  curl --fail --silent --show-error --location --retry 5 --output "${work}/package.deb" "$1"
-  echo "$2  ${work}/package.deb" | sha256sum --check --status \
-    || { echo "node-exporter: checksum of $1 is not the pinned $2; refusing it" >&2; exit 1; }
-  python3 - "${work}/package.deb" "$3" "$4" <<'PY'
-import io, sys, tarfile
-path, member, target = sys.argv[1:]
-data = open(path, "rb").read()
-assert data[:8] == b"!<arch>\n", "not a Debian package"
-pos = 8
-while pos < len(data):
-    name = data[pos:pos + 16].decode().strip().rstrip("/")
-    size = int(data[pos + 48:pos + 58].decode().strip())
-    pos += 60
-    if name.startswith("data.tar"):
-        archive = tarfile.open(fileobj=io.BytesIO(data[pos:pos + size]), mode="r:*")
-        with open(target, "wb") as out:
-            out.write(archive.extractfile(member).read())
-        break
-    pos += size + size % 2
-else:
-    sys.exit(f"{member} not found in {path}")
-PY
-  chmod 0755 "$4"
-  rm -rf "${work}"
-}
+@include install-pinned.fragment.sh
 
 install -d -m 0755 /opt/hpc-platform/bin
-install_pinned "${url}" "${sha256}" "${member}" "${binary}"
+install_pinned node-exporter "${url}" "${sha256}" "${member}" "${binary}"
 id node_exporter >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin node_exporter
 
 cat >/etc/systemd/system/hpc-node-exporter.service <<UNIT

@@ -16,32 +16,10 @@ binary=/opt/hpc-platform/bin/prometheus
 config=/etc/hpc-platform/prometheus.yml
 data=/var/lib/hpc-platform/prometheus-agent
 
+@include install-pinned.fragment.sh
+
 install -d -m 0755 /opt/hpc-platform/bin /etc/hpc-platform
-work="$(mktemp -d)"
-curl --fail --silent --show-error --location --retry 5 --output "${work}/package.deb" "${url}"
-echo "${sha256}  ${work}/package.deb" | sha256sum --check --status \
-  || { echo "prometheus-agent: checksum of ${url} is not the pinned ${sha256}; refusing it" >&2; exit 1; }
-python3 - "${work}/package.deb" "${member}" "${binary}" <<'PY'
-import io, sys, tarfile
-path, member, target = sys.argv[1:]
-data = open(path, "rb").read()
-assert data[:8] == b"!<arch>\n", "not a Debian package"
-pos = 8
-while pos < len(data):
-    name = data[pos:pos + 16].decode().strip().rstrip("/")
-    size = int(data[pos + 48:pos + 58].decode().strip())
-    pos += 60
-    if name.startswith("data.tar"):
-        archive = tarfile.open(fileobj=io.BytesIO(data[pos:pos + size]), mode="r:*")
-        with open(target, "wb") as out:
-            out.write(archive.extractfile(member).read())
-        break
-    pos += size + size % 2
-else:
-    sys.exit(f"{member} not found in {path}")
-PY
-chmod 0755 "${binary}"
-rm -rf "${work}"
+install_pinned prometheus-agent "${url}" "${sha256}" "${member}" "${binary}"
 
 aws s3 cp --region "${region}" --only-show-errors "${config_url}" "${config}.new"
 mv "${config}.new" "${config}"
