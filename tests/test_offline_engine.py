@@ -9,7 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from hpc_platform.app.offline.engine import SECRET_PLACEHOLDER, Plan, run_offline
+from hpc_platform.app.offline.engine import SECRET_PLACEHOLDER, UNKNOWN_PLACEHOLDER, Plan, plain, run_offline
+from hpc_platform.app.offline.mocks import PlanMocks
 from hpc_platform.app.tagging import compliance_tags_transform, is_taggable, register_compliance_tags
 
 
@@ -40,8 +41,8 @@ class RemoteVpc(pulumi.ComponentResource):
         super().__init__("awsx:ec2:Vpc", name, props, None, remote=True)
 
 
-def _run(program: Any) -> Plan:
-    return run_offline(program, stack="test", config={}, region="us-east-2")
+def _run(program: Any, preview: bool = True) -> Plan:
+    return run_offline(program, stack="test", config={}, region="us-east-2", preview=preview)
 
 
 def test_children_are_captured_with_their_parent_and_outputs_resolve() -> None:
@@ -353,3 +354,77 @@ def test_cyclic_collection_waits_for_the_end_of_a_run(enabled_before: bool) -> N
         if was:
             gc.enable()
     assert during == [False]
+
+
+# --- preview=False: what a deployment's program run sees -----------------------------------------
+def test_outside_a_preview_an_output_the_mocks_leave_out_is_none_and_applies_run() -> None:
+    """The mocks return no `version` for an SSM parameter. In a preview it is unknown: inputs built
+    from it are unknown and `apply` callbacks on it do not run. Outside a preview it is a known
+    None, as after a deployment whose provider returned none."""
+
+    def program() -> None:
+        param = aws.ssm.Parameter("param", type="String", value="x")
+        described = param.version.apply(lambda version: f"version {version}")
+        aws.ssm.Parameter("copy", type="String", value="y", description=described)
+        pulumi.export("version", param.version)
+        pulumi.export("described", described)
+
+    preview, deploy = _run(program), _run(program, preview=False)
+    assert plain(preview.by_name("copy").inputs["description"]) == UNKNOWN_PLACEHOLDER
+    assert plain(preview.outputs) == {"version": UNKNOWN_PLACEHOLDER, "described": UNKNOWN_PLACEHOLDER}
+    assert deploy.by_name("copy").inputs["description"] == "version None"
+    assert deploy.by_name("copy").outputs["description"] == "version None"
+    # A None stack output is not registered at all.
+    assert deploy.outputs == {"described": "version None"}
+
+
+def test_outside_a_preview_the_mocks_get_none_for_unknown_inputs_at_any_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An input the program leaves unknown reaches the mocks as the unknown sentinel in a preview
+    and as None outside one (what the SDK's own mock monitor hands them), inside maps and lists
+    too; the plan's inputs record what the program sent either way."""
+    seen: dict[bool, dict[str, Any]] = {}
+    new_resource = PlanMocks.new_resource
+
+    def recording(self: PlanMocks, args: Any) -> Any:
+        if args.name == "db":
+            seen[pulumi.runtime.is_dry_run()] = args.inputs
+        return new_resource(self, args)
+
+    monkeypatch.setattr(PlanMocks, "new_resource", recording)
+
+    def program() -> None:
+        unknown: Any = pulumi.output.Unknown()
+        db = aws.rds.Instance(
+            "db",
+            engine="postgres",
+            instance_class="db.t4g.small",
+            allocated_storage=20,
+            username="portal",
+            port=unknown,
+            tags={"Owner": unknown},
+            vpc_security_group_ids=["sg-1", unknown],
+        )
+        pulumi.export("endpoint", db.endpoint)
+
+    sent = {"port": UNKNOWN_PLACEHOLDER, "tags": {"Owner": UNKNOWN_PLACEHOLDER}}
+    sent["vpcSecurityGroupIds"] = ["sg-1", UNKNOWN_PLACEHOLDER]
+
+    preview = _run(program).by_name("db")
+    assert isinstance(seen[True]["port"], pulumi.output.Unknown)
+    assert isinstance(seen[True]["tags"]["Owner"], pulumi.output.Unknown)
+    assert isinstance(seen[True]["vpcSecurityGroupIds"][1], pulumi.output.Unknown)
+    assert {key: plain(preview.inputs[key]) for key in sent} == sent
+
+    plan = _run(program, preview=False)
+    db = plan.by_name("db")
+    assert (seen[False]["port"], seen[False]["tags"], seen[False]["vpcSecurityGroupIds"]) == (
+        None,
+        {"Owner": None},
+        ["sg-1", None],
+    )
+    assert {key: plain(db.inputs[key]) for key in sent} == sent
+    # With no port the mocks answer the engine's default, as RDS does.
+    assert db.outputs["port"] == 5432
+    assert plan.outputs["endpoint"] == f"{db.outputs['address']}:5432"
