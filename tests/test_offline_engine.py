@@ -219,14 +219,19 @@ def test_another_programs_project_names_its_urns() -> None:
     assert plan.stack_urn.endswith("::hpc-portal::pulumi:pulumi:Stack::hpc-portal-portal-prod")
 
 
+SMALL_POSTGRES: dict[str, Any] = {
+    "engine": "postgres",
+    "instance_class": "db.t4g.small",
+    "allocated_storage": 20,
+    "username": "portal",
+}
+
+
 def test_rds_instance_has_its_endpoint_and_the_secret_rds_manages_for_its_password() -> None:
     def program() -> None:
         db = aws.rds.Instance(
             "db",
-            engine="postgres",
-            instance_class="db.t4g.small",
-            allocated_storage=20,
-            username="portal",
+            **SMALL_POSTGRES,
             manage_master_user_password=True,
             master_user_secret_kms_key_id="arn:aws:kms:us-east-2:123456789012:key/k",
         )
@@ -398,10 +403,7 @@ def test_outside_a_preview_the_mocks_get_none_for_unknown_inputs_at_any_depth(
         unknown: Any = pulumi.output.Unknown()
         db = aws.rds.Instance(
             "db",
-            engine="postgres",
-            instance_class="db.t4g.small",
-            allocated_storage=20,
-            username="portal",
+            **SMALL_POSTGRES,
             port=unknown,
             tags={"Owner": unknown},
             vpc_security_group_ids=["sg-1", unknown],
