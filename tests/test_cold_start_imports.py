@@ -126,8 +126,10 @@ def _fresh_prod(full: bool) -> dict[str, Any]:
     return fresh(PROD.replace("REFS", repr(refs)).replace("if FULL:", f"if {full}:"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deferred_prod() -> dict[str, Any]:
+    # Session-scoped: a module-scoped fixture is torn down whenever the worker runs another
+    # module's test in between, and the fresh process (several seconds) ran again.
     return _fresh_prod(full=False)
 
 

@@ -51,8 +51,8 @@ def real_assessor() -> Assessor:
     return Assessor()
 
 
-def make_portal(tmp_path: Path, assessor: Any) -> Iterator[Portal]:
-    url = f"sqlite:///{tmp_path / 'portal.db'}"
+def make_portal(tmp_path: Path, url: str, assessor: Any) -> Iterator[Portal]:
+    """A portal on the SQLite database at `url` (a `sqlite_url`: `portal.db` in `tmp_path`)."""
     engine = make_engine(url)
     upgrade(engine)
     settings = data_dir_settings(tmp_path / "data", database_url=url, max_body_bytes=64 * 1024)
@@ -70,13 +70,13 @@ def make_portal(tmp_path: Path, assessor: Any) -> Iterator[Portal]:
 
 
 @pytest.fixture
-def portal(tmp_path: Path) -> Iterator[Portal]:
-    yield from make_portal(tmp_path, FakeAssessor())
+def portal(tmp_path: Path, sqlite_url: str) -> Iterator[Portal]:
+    yield from make_portal(tmp_path, sqlite_url, FakeAssessor())
 
 
 @pytest.fixture
-def assessed_portal(tmp_path: Path, real_assessor: Assessor) -> Iterator[Portal]:
-    yield from make_portal(tmp_path, real_assessor)
+def assessed_portal(tmp_path: Path, sqlite_url: str, real_assessor: Assessor) -> Iterator[Portal]:
+    yield from make_portal(tmp_path, sqlite_url, real_assessor)
 
 
 def create_env(portal: Portal, name: str = "gen-dev", kind: str = "dev", who: str = "rita") -> None:
@@ -318,10 +318,10 @@ def test_every_state_change_is_in_the_audit_log_with_who_and_when(portal: Portal
     assert all(e["at"] for e in log)
 
 
-def test_the_plan_runs_without_holding_the_database_write_lock(tmp_path: Path) -> None:
+def test_the_plan_runs_without_holding_the_database_write_lock(tmp_path: Path, sqlite_url: str) -> None:
     """An offline plan takes seconds; the workers' claims and heartbeats must not wait for it."""
     probe = WriteLockProbe(tmp_path / "portal.db")
-    for portal in make_portal(tmp_path, probe):
+    for portal in make_portal(tmp_path, sqlite_url, probe):
         create_env(portal)
         assert submit(portal, dev_config("dev")).status_code == 201
     assert probe.writable == [True]

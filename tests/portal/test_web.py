@@ -41,9 +41,9 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"|"X-CSRF-Token": "([^"]+)"'
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> PortalSettings:
+def settings(tmp_path: Path, sqlite_url: str) -> PortalSettings:
     base = PortalSettings.from_env(tmp_path / "data")
-    return PortalSettings(**{**base.__dict__, "database_url": f"sqlite:///{tmp_path / 'portal.db'}"})
+    return PortalSettings(**{**base.__dict__, "database_url": sqlite_url})
 
 
 @pytest.fixture
