@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from moto.ssm.models import Command
+
+if TYPE_CHECKING:
+    from moto.ssm.models import Command
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class FakeHeadNode:
     _replies: dict[str, Reply] = field(default_factory=dict)
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeHeadNode:
+        # Imported here: moto's SSM models load its EC2 models, over a second that every test
+        # process paid while collecting, whether or not it ran these tests.
+        from moto.ssm.models import Command
+
         original = Command.get_invocation
         fake = self
 
