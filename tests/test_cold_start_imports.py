@@ -17,9 +17,6 @@ from tests.support.stacks import planned
 ROOT = Path(__file__).resolve().parents[1]
 # Modules of a service package shared by its resources (argument, output and enum types).
 SHARED = {"_inputs", "outputs", "_enums"}
-# One worker runs this module (scripts/test distributes by `xdist_group`), so the fresh process
-# that plans prod serves both tests that read it.
-pytestmark = pytest.mark.xdist_group("fresh-prod")
 
 
 def fresh(code: str) -> dict[str, object]:
@@ -126,10 +123,10 @@ def _fresh_prod(full: bool) -> dict[str, Any]:
     return fresh(PROD.replace("REFS", repr(refs)).replace("if FULL:", f"if {full}:"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def deferred_prod() -> dict[str, Any]:
-    # Session-scoped: a module-scoped fixture is torn down whenever the worker runs another
-    # module's test in between, and the fresh process (several seconds) ran again.
+    """The fresh process that plans prod, once for the tests that read it (scripts/test runs a
+    test file's tests on one worker, one after the other)."""
     return _fresh_prod(full=False)
 
 
