@@ -361,6 +361,20 @@ def test_cyclic_collection_waits_for_the_end_of_a_run(enabled_before: bool) -> N
     assert during == [False]
 
 
+def test_rds_endpoint_of_an_unknown_port_is_unknown_in_a_preview() -> None:
+    """Not the unknown sentinel's text (with its memory address) inside the endpoint string."""
+
+    def program() -> None:
+        db = aws.rds.Instance("db", **SMALL_POSTGRES, port=pulumi.output.Unknown())  # type: ignore[arg-type]
+        pulumi.export("endpoint", db.endpoint)
+        pulumi.export("address", db.address)
+
+    plan = _run(program)
+    assert plain(plan.outputs["endpoint"]) == UNKNOWN_PLACEHOLDER
+    assert plan.outputs["address"].endswith(".us-east-2.rds.amazonaws.com")
+    assert "endpoint" not in plan.by_name("db").outputs
+
+
 # --- preview=False: what a deployment's program run sees -----------------------------------------
 def test_outside_a_preview_an_output_the_mocks_leave_out_is_none_and_applies_run() -> None:
     """The mocks return no `version` for an SSM parameter. In a preview it is unknown: inputs built

@@ -118,7 +118,10 @@ _RDS_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
 def _rds_instance_outputs(resource_id: str, inputs: dict[str, Any], region: str) -> Outputs:
     port = inputs.get("port") or _RDS_DEFAULT_PORTS.get(str(inputs.get("engine")), 5432)
     address = f"{resource_id}.{digest(resource_id, 12)}.{region}.rds.amazonaws.com"
-    outputs: Outputs = {"address": address, "port": port, "endpoint": f"{address}:{port}"}
+    outputs: Outputs = {"address": address}
+    if not isinstance(port, pulumi.output.Unknown):
+        # A port the program leaves unknown in a preview leaves the endpoint unknown, as with RDS.
+        outputs.update(port=port, endpoint=f"{address}:{port}")
     if inputs.get("manageMasterUserPassword"):
         # RDS creates and owns this secret (`rds!db-<uuid>`); its value never passes the program.
         secret = f"rds!db-{uuid_like(resource_id)}"
