@@ -47,18 +47,12 @@ def test_prod_plan_exposes_the_cluster_and_its_spot_target() -> None:
 
 # --- the committed stacks -------------------------------------------------------------------------
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
-def test_committed_stacks_pass(stack: str) -> None:
-    code, out, err = run("check", "--stack", stack, "--project-dir", str(REPO_ROOT))
+def test_committed_stacks_pass(stack: str, tmp_path: Path) -> None:
+    target = tmp_path / "violations.json"  # the JSON to a file, the text report on stdout
+    code, out, err = run("check", "--stack", stack, "--project-dir", str(REPO_ROOT), "--json", str(target))
     assert code == EXIT_OK, out + err
-    assert "[mandatory]" not in out
-
-
-def test_prod_by_stack_file_with_json_file(tmp_path: Path) -> None:
-    target = tmp_path / "violations.json"
-    code, out, _ = run("check", "--stack-file", str(REPO_ROOT / "Pulumi.prod.yaml"), "--json", str(target))
-    assert code == EXIT_OK
     assert json.loads(target.read_text()) == {"violations": []}
-    assert out.endswith("no policy violations\n")
+    assert out.endswith("no policy violations\n") and "[mandatory]" not in out
 
 
 # --- acceptance: violations exit 1 and name the policy --------------------------------------------
@@ -92,13 +86,21 @@ def test_fails_prod_declaring_a_spot_target_below_the_policy_minimum(
 
 def test_fails_prod_labelled_below_cui(stack_config: LoadStack, write_stack: WriteStack) -> None:
     """`confidential` passes the config schema (it is in DATA_CLASSIFICATIONS), but prod's policy
-    config accepts only the CUI-grade labels, so the tagging policy stops it."""
+    config accepts only the CUI-grade labels, so the tagging policy stops it. `--json -`: stdout
+    holds only the JSON document, in its documented shape."""
     config = stack_config("prod")
     config["hpc:compliance"]["data_classification"] = "confidential"
     path = write_stack(config, "Pulumi.prod.yaml")
     assert run("validate", "--stack-file", str(path))[0] == EXIT_OK
-    code, violations, _ = check_json("--stack-file", str(path))
+    code, out, _ = run("check", "--stack-file", str(path), "--json", "-")
     assert code == EXIT_VIOLATIONS
+    document = json.loads(out)
+    assert list(document) == ["violations"] and document["violations"]
+    violations = document["violations"]
+    for violation in violations:
+        assert list(violation) == ["policy", "level", "urn", "message"]
+        assert violation["urn"].startswith("urn:pulumi:prod::hpc-platform::")
+        assert violation["level"] in ("advisory", "mandatory") and violation["message"].strip()
     tagging = [v for v in violations if v["policy"] == "nist-800-171-tagging"]
     assert tagging and all(v["level"] == "mandatory" for v in tagging)
     assert "DataClassification 'confidential' is not allowed" in tagging[0]["message"]
@@ -126,19 +128,6 @@ def test_policy_config_override_makes_dev_findings_mandatory(
     code, violations, _ = check_json("--stack-file", str(path), "--policy-config", str(strict))
     assert code == EXIT_VIOLATIONS
     assert {v["level"] for v in violations} == {"mandatory"}
-
-
-def test_json_contract(stack_config: LoadStack, write_stack: WriteStack) -> None:
-    config = stack_config("prod")
-    config["hpc:compliance"]["data_classification"] = "internal"
-    code, out, _ = run("check", "--stack-file", str(write_stack(config, "Pulumi.prod.yaml")), "--json", "-")
-    assert code == EXIT_VIOLATIONS
-    document = json.loads(out)  # stdout holds only the JSON
-    assert list(document) == ["violations"] and document["violations"]
-    for violation in document["violations"]:
-        assert list(violation) == ["policy", "level", "urn", "message"]
-        assert violation["urn"].startswith("urn:pulumi:prod::hpc-platform::")
-        assert violation["level"] in ("advisory", "mandatory") and violation["message"].strip()
 
 
 # --- invalid input exits 2 with one line per problem ----------------------------------------------
