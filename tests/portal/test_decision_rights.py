@@ -114,23 +114,32 @@ def agree(
     assert (after == "approved") == (refused is None)
 
 
-def test_an_approver_of_the_group_may_decide_someone_elses_staging_request(world: World) -> None:
+@pytest.mark.parametrize(
+    ("who", "offered", "why_not", "refused"),
+    [
+        pytest.param("alan", True, "", None, id="an-approver-of-the-group-on-someone-elses"),
+        pytest.param(
+            "rita",
+            False,
+            "staging requests need an approver other than the requester",
+            flow.Forbidden,
+            id="a-requester-who-approves-on-their-own",
+        ),
+        pytest.param(
+            "nora",
+            False,
+            "waiting for an approver of group genomics",
+            flow.Forbidden,
+            id="a-member-without-the-approver-role-is-told-who-decides",
+        ),
+    ],
+)
+def test_who_may_decide_a_staging_request_awaiting_approval(
+    world: World, who: str, offered: bool, why_not: str, refused: type[flow.FlowError] | None
+) -> None:
     rid = world.submit("rita", "gen-stg", "staging")
     world.drain()
-    agree(world, "alan", rid, offered=True, refused=None)
-
-
-def test_a_requester_who_approves_may_not_decide_their_own_staging_request(world: World) -> None:
-    rid = world.submit("rita", "gen-stg", "staging")
-    world.drain()
-    agree(
-        world,
-        "rita",
-        rid,
-        offered=False,
-        why_not="staging requests need an approver other than the requester",
-        refused=flow.Forbidden,
-    )
+    agree(world, who, rid, offered=offered, why_not=why_not, refused=refused)
 
 
 def test_a_requester_who_approves_may_decide_their_own_dev_request(world: World) -> None:
@@ -138,19 +147,6 @@ def test_a_requester_who_approves_may_decide_their_own_dev_request(world: World)
     rid = world.submit("rita", "gen-dev", "dev")
     world.drain()
     agree(world, "rita", rid, offered=True, refused=None)
-
-
-def test_a_member_without_the_approver_role_is_told_who_decides(world: World) -> None:
-    rid = world.submit("rita", "gen-stg", "staging")
-    world.drain()
-    agree(
-        world,
-        "nora",
-        rid,
-        offered=False,
-        why_not="waiting for an approver of group genomics",
-        refused=flow.Forbidden,
-    )
 
 
 def test_a_request_not_awaiting_approval_is_not_offered_even_to_an_approver(world: World) -> None:
