@@ -30,9 +30,9 @@ class Box(pulumi.ComponentResource):
 class RemoteVpc(pulumi.ComponentResource):
     """Stands in for awsx.ec2.Vpc: a remote (multi-language) component the engine constructs."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, zones: Any = ("us-east-2a", "us-east-2b")) -> None:
         props: dict[str, Any] = {
-            "availabilityZoneNames": ["us-east-2a", "us-east-2b"],
+            "availabilityZoneNames": list(zones),
             "subnetSpecs": [{"type": "Public"}, {"type": "Private"}],
             "vpcId": None,
             "privateSubnetIds": None,
@@ -359,6 +359,19 @@ def test_cyclic_collection_waits_for_the_end_of_a_run(enabled_before: bool) -> N
         if was:
             gc.enable()
     assert during == [False]
+
+
+def test_awsx_subnets_of_zones_unknown_in_a_preview_are_unknown() -> None:
+    """Not ids hashed from the unknown value's text (with its memory address)."""
+
+    def program() -> None:
+        vpc = RemoteVpc("vpc", zones=["us-east-2a", pulumi.output.Unknown()])
+        pulumi.export("vpc_id", vpc.vpcId)  # type: ignore[attr-defined]
+        pulumi.export("private", vpc.privateSubnetIds)  # type: ignore[attr-defined]
+
+    plan = _run(program)
+    assert plain(plan.outputs["private"]) == UNKNOWN_PLACEHOLDER
+    assert plan.outputs["vpc_id"].startswith("vpc-")
 
 
 def test_rds_endpoint_of_an_unknown_port_is_unknown_in_a_preview() -> None:
