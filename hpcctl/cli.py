@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from hpcctl.preview import PLAN_EPILOG, add_plan_arguments, read_previous_plan
+from hpcctl.preview import PLAN_EPILOG, add_plan_arguments
 from hpcctl.progress import step
 
 EXIT_OK = 0
@@ -235,19 +235,14 @@ def _write_json(document: dict[str, Any], target: str, out: TextIO) -> None:
 
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from hpc_platform.app.offline import plan_stack_file
-    from hpc_platform.app.preview import (
-        NotAPlan,
-        ResourceNotFound,
-        find_resource,
-        render_against,
-        render_resource,
-    )
+    from hpc_platform.app.plan_diff import PlanFileError, read_plan
+    from hpc_platform.app.preview import ResourceNotFound, find_resource, render_against, render_resource
     from hpc_platform.app.report import render_plan
 
     check_output_path(args.json)
-    try:
-        previous = read_previous_plan(args.against) if args.against is not None else None
-    except ValueError as exc:
+    try:  # the earlier plan is read and checked before this one is made
+        previous = read_plan(args.against) if args.against is not None else None
+    except PlanFileError as exc:
         raise UsageError(str(exc)) from None
     path = stack_path(args)
     with step(err, f"planning {_stack_label(args, path)}…"):
@@ -265,10 +260,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json != "-":
         out.write(render_plan(stack_plan))
         if previous is not None:
-            try:
-                lines = render_against(stack_plan.plan, previous, str(args.against))
-            except NotAPlan as exc:
-                raise UsageError(str(exc)) from None
+            lines = render_against(stack_plan.plan, previous, str(args.against))
             out.write("\n" + "\n".join(lines) + "\n")
     return EXIT_OK
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 PLAN_EPILOG = """\
 The resource tree and the count follow `pulumi preview` on a new stack: every resource is
@@ -30,15 +29,3 @@ def add_plan_arguments(plan: argparse.ArgumentParser) -> None:
         help="an earlier `plan --json` of this stack: also print the resources added, removed, moved and "
         "changed, and what the ParallelCluster update takes (live, fleet stop or replacement)",
     )
-
-
-def read_previous_plan(path: Path) -> dict[str, Any]:
-    """The `--against` document (read as `check --base` reads its plan); raises ValueError with a
-    one-line reason."""
-    # Here, not at the top: plan_diff loads the plan engine (pulumi), which `validate` never needs.
-    from hpc_platform.app.plan_diff import PlanFileError, read_plan
-
-    try:
-        return read_plan(path)
-    except PlanFileError as exc:
-        raise ValueError(str(exc)) from None

@@ -166,6 +166,22 @@ def test_against_the_same_plan_is_unchanged_even_from_float_json() -> None:
     assert f"ParallelCluster {DEV_CLUSTER}: unchanged" in lines
 
 
+def test_fails_against_a_plan_with_a_resource_without_urn_before_planning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hpc_platform.app.offline as offline
+
+    def no_plan(*_: Any, **__: Any) -> None:
+        raise AssertionError("planned before the earlier plan was checked")
+
+    monkeypatch.setattr(offline, "plan_stack_file", no_plan)
+    other = tmp_path / "base.json"
+    other.write_text(json.dumps({"resources": [{"type": "aws:s3/bucket:Bucket", "name": "b"}]}))
+    code, out, err = run("plan", "--stack-file", str(stack_file("dev")), "--against", str(other))
+    assert (code, out) == (EXIT_INVALID, "")
+    assert err.startswith(f"hpcctl: {other}: not a plan")
+
+
 def test_fails_against_a_file_that_is_not_a_plan(tmp_path: Path) -> None:
     other = tmp_path / "violations.json"
     other.write_text('{"violations": []}')

@@ -41,16 +41,28 @@ def _not_a_plan(source: str) -> PlanFileError:
 
 
 def read_plan(path: Path) -> dict[str, Any]:
-    """A plan JSON file written by `hpcctl plan --json`."""
+    """A plan JSON file written by `hpcctl plan --json`, its shape checked as `compare_plans`
+    needs it (so a command can refuse a bad one before it plans)."""
     try:
         document = json.loads(path.read_text())
     except OSError as exc:
         raise PlanFileError(f"{path}: cannot read the plan ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+    if not isinstance(document, dict):
         raise _not_a_plan(str(path))
+    _plan_resources(document, str(path))
     return document
+
+
+def _plan_resources(document: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
+    """The document's resources list; `PlanFileError` unless every resource has its URN."""
+    resources = document.get("resources")
+    if not isinstance(resources, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("urn"), str) for r in resources
+    ):
+        raise _not_a_plan(source)
+    return resources
 
 
 # --- the result ---------------------------------------------------------------------------------
@@ -155,11 +167,7 @@ class PlanDiff:
 def _resources(document: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     """The plan's resources, the stack left out, inputs as `plain` gives them (an earlier hpcctl
     wrote every number as a float)."""
-    resources = document.get("resources")
-    if not isinstance(resources, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("urn"), str) for r in resources
-    ):
-        raise _not_a_plan(source)
+    resources = _plan_resources(document, source)
     return [
         {**r, "inputs": plain(r.get("inputs") or {})}
         for r in sorted(resources, key=lambda r: str(r["urn"]))

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from hpc_platform.app.offline.engine import STACK_TYPE, UNKNOWN_PLACEHOLDER, Plan, PlannedResource, plain
-from hpc_platform.app.plan_diff import PlanFileError, compare_plans
+from hpc_platform.app.plan_diff import compare_plans
 from hpc_platform.pcluster.update_policy import NOT_KNOWN_YET, ChangeClass
 
 KNOWN_AFTER_DEPLOY = "(known after deploy)"
@@ -161,10 +161,6 @@ def render_resource(plan: Plan, resource: PlannedResource) -> str:
 
 
 # --- against an earlier plan --------------------------------------------------------------------
-NotAPlan = PlanFileError
-"""The `--against` document is not a plan written by `hpcctl plan --json`."""
-
-
 _OUTCOMES = (
     ("replace", "replace (ParallelCluster refuses the update; a new cluster is created)"),
     ("needs_fleet_stop", "needs a compute-fleet stop"),
