@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+from pulumi.runtime import rpc
 
 from hpc_platform.pcluster.api_access import (
     API_INVOKE_URL_OUTPUT,
@@ -119,7 +120,7 @@ def _rds_instance_outputs(resource_id: str, inputs: dict[str, Any], region: str)
     port = inputs.get("port") or _RDS_DEFAULT_PORTS.get(str(inputs.get("engine")), 5432)
     address = f"{resource_id}.{digest(resource_id, 12)}.{region}.rds.amazonaws.com"
     outputs: Outputs = {"address": address}
-    if not isinstance(port, pulumi.output.Unknown):
+    if not rpc.contains_unknowns(port):
         # A port the program leaves unknown in a preview leaves the endpoint unknown, as with RDS.
         outputs.update(port=port, endpoint=f"{address}:{port}")
     if inputs.get("manageMasterUserPassword"):
@@ -189,21 +190,11 @@ def _type_outputs(token: str, resource_id: str, inputs: dict[str, Any], region: 
     return {}
 
 
-def _has_unknown(value: Any) -> bool:
-    if isinstance(value, pulumi.output.Unknown):
-        return True
-    if isinstance(value, dict):
-        return any(_has_unknown(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_has_unknown(item) for item in value)
-    return False
-
-
 def _awsx_vpc_outputs(args: pulumi.runtime.MockResourceArgs, region: str) -> Outputs:
     """The shape of awsx.ec2.Vpc's outputs, for programs that use it as a remote component."""
     azs = args.inputs.get("availabilityZoneNames") or [f"{region}a", f"{region}b"]
     specs = args.inputs.get("subnetSpecs") or [{"type": "Public"}, {"type": "Private"}]
-    if _has_unknown(azs) or _has_unknown(specs):
+    if rpc.contains_unknowns(azs) or rpc.contains_unknowns(specs):
         # Zones or tiers known only after deploy: so are the subnets (ids derived from them would
         # carry the unknown value's text).
         return {"vpcId": f"vpc-{digest(args.name)}"}
