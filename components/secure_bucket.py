@@ -57,7 +57,6 @@ def harden_bucket(
     *,
     kms_key_arn: pulumi.Input[str] | None,
     parent: pulumi.Resource | None = None,
-    public_access_block_name: str | None = None,
 ) -> BucketHardening:
     """Ownership controls, public-access block, default encryption and versioning for `bucket`.
 
@@ -66,8 +65,6 @@ def harden_bucket(
 
     `kms_key_arn`: the customer key for SSE-KMS with S3 Bucket Keys on; `None` for SSE-S3, which
     S3 server access logging needs in its target bucket (it cannot deliver to SSE-KMS).
-    `public_access_block_name`: a different name for the public-access block, for a bucket whose
-    block was deployed under another name (renaming it would replace it).
     """
     opts = pulumi.ResourceOptions(parent=parent)
     ownership_controls = aws.s3.BucketOwnershipControls(
@@ -77,7 +74,7 @@ def harden_bucket(
         opts=opts,
     )
     public_access_block = aws.s3.BucketPublicAccessBlock(
-        public_access_block_name or f"{name}-public-access-block",
+        f"{name}-public-access-block",
         bucket=bucket.id,
         block_public_acls=True,
         block_public_policy=True,

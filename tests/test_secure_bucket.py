@@ -25,15 +25,9 @@ returned: dict[str, dict[str, str]] = {}
 def program() -> None:
     owner = pulumi.ComponentResource(OWNER_TYPE, "owner")
     key = aws.kms.Key("key", opts=pulumi.ResourceOptions(parent=owner))
-    for name, kms_key_arn, parent, block_name in (
-        ("kms", key.arn, owner, None),
-        ("s3", None, owner, None),
-        ("root", key.arn, None, "root-public-access"),
-    ):
+    for name, kms_key_arn, parent in (("kms", key.arn, owner), ("s3", None, owner), ("root", key.arn, None)):
         bucket = aws.s3.Bucket(name, opts=pulumi.ResourceOptions(parent=parent))
-        hardening = harden_bucket(
-            name, bucket, kms_key_arn=kms_key_arn, parent=parent, public_access_block_name=block_name
-        )
+        hardening = harden_bucket(name, bucket, kms_key_arn=kms_key_arn, parent=parent)
         returned[name] = {
             field: getattr(hardening, field).pulumi_resource_name
             for field in BucketHardening.__dataclass_fields__
@@ -101,12 +95,9 @@ def test_no_key_gives_sse_s3_without_bucket_keys(plan: Plan) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("name", "block_name"), [("kms", "kms-public-access-block"), ("root", "root-public-access")]
-)
-def test_names_follow_the_bucket_and_the_public_access_block_name_can_be_given(
-    plan: Plan, name: str, block_name: str
-) -> None:
+@pytest.mark.parametrize("name", ["kms", "s3", "root"])
+def test_names_follow_the_bucket(plan: Plan, name: str) -> None:
+    block_name = f"{name}-public-access-block"
     resources = hardening_of(plan, plan.by_name(name))
     assert {token: r.name for token, r in resources.items()} == {
         OWNERSHIP: f"{name}-ownership",

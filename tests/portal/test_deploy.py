@@ -208,7 +208,7 @@ def test_backend_is_a_versioned_encrypted_private_bucket(plan: Plan) -> None:
         "aws:kms",
         outputs(plan, f"{PREFIX}-key")["arn"],
     )
-    block = inputs(plan, f"{PREFIX}-state-public-access")
+    block = inputs(plan, f"{PREFIX}-state-public-access-block")
     assert all(
         block[k]
         for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")

@@ -620,13 +620,7 @@ def program() -> None:
     )
 
     bucket = aws.s3.Bucket(f"{prefix}-state", opts=durable)
-    # This bucket's public-access block has always been `-public-access`: a new name would replace it.
-    harden_bucket(
-        f"{prefix}-state",
-        bucket,
-        kms_key_arn=key.arn,
-        public_access_block_name=f"{prefix}-state-public-access",
-    )
+    harden_bucket(f"{prefix}-state", bucket, kms_key_arn=key.arn)
     aws.s3.BucketPolicy(
         f"{prefix}-state-policy",
         bucket=bucket.id,
