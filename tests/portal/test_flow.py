@@ -520,6 +520,9 @@ def test_the_reads_show_only_the_callers_environment_and_refuse_another_groups(
         assert runs and {j.request_id for j in runs} == {first, second}
         audit = flow.environment_audit(session, requester, "env-a")
         assert audit and {e.actor for e in audit} <= {"rita", flow.SYSTEM_WORKER}
+        env_detail = flow.environment_detail(session, requester, "env-a")
+        assert env_detail.environment.name == "env-a"
+        assert (env_detail.requests, env_detail.runs) == (requests, runs)
         detail = flow.request_detail(session, requester, second)
         assert detail.environment.name == "env-a" and detail.runs
         assert {j.request_id for j in detail.runs} == {second}
@@ -531,6 +534,7 @@ def test_the_reads_show_only_the_callers_environment_and_refuse_another_groups(
             (flow.environment_requests, "env-b"),
             (flow.environment_runs, "env-b"),
             (flow.environment_audit, "env-b"),
+            (flow.environment_detail, "env-b"),
             (flow.request_detail, theirs),
         ):
             with pytest.raises(flow.NotFound):

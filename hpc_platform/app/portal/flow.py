@@ -230,16 +230,38 @@ def approval_inbox(session: Session, principal: Principal) -> list[tuple[Request
 
 
 # --- what the API and the pages show (each read authorizes the caller as the actions do) --------
+def _requests_of(session: Session, env: Environment) -> list[Request]:
+    return list(session.scalars(select(Request).where(Request.environment_id == env.id).order_by(Request.id)))
+
+
+def _runs_of(session: Session, env: Environment) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id)))
+
+
 def environment_requests(session: Session, principal: Principal, name: str) -> list[Request]:
     """The environment's requests, oldest first."""
-    env = environment_for(session, principal, name)
-    return list(session.scalars(select(Request).where(Request.environment_id == env.id).order_by(Request.id)))
+    return _requests_of(session, environment_for(session, principal, name))
 
 
 def environment_runs(session: Session, principal: Principal, name: str) -> list[Job]:
     """The environment's runs (jobs), oldest first."""
+    return _runs_of(session, environment_for(session, principal, name))
+
+
+@dataclass(frozen=True)
+class EnvironmentDetail:
+    """An environment with what its page shows with it, the caller authorized once."""
+
+    environment: Environment
+    requests: list[Request]
+    """Oldest first."""
+    runs: list[Job]
+    """Oldest first."""
+
+
+def environment_detail(session: Session, principal: Principal, name: str) -> EnvironmentDetail:
     env = environment_for(session, principal, name)
-    return list(session.scalars(select(Job).where(Job.environment_id == env.id).order_by(Job.id)))
+    return EnvironmentDetail(env, _requests_of(session, env), _runs_of(session, env))
 
 
 def environment_audit(session: Session, principal: Principal, name: str) -> list[AuditEntry]:

@@ -638,9 +638,8 @@ async def create_environment(request: HttpRequest) -> Response:
 @router.get("/environments/{name}", response_class=HTMLResponse)
 def environment(request: HttpRequest, name: str) -> Response:
     def work(p: Page) -> Response:
-        env = flow.environment_for(p.session, p.principal, name)
-        reqs = flow.environment_requests(p.session, p.principal, name)[::-1]  # newest first
-        jobs = flow.environment_runs(p.session, p.principal, name)[::-1]
+        detail = flow.environment_detail(p.session, p.principal, name)
+        env, reqs, jobs = detail.environment, detail.requests[::-1], detail.runs[::-1]  # newest first
         users = flow.user_names(p.session, [env.owner_id, *(r.requested_by for r in reqs)])
         return p.render("environment.html", env=env, users=users, requests=reqs, jobs=jobs)
 
@@ -650,9 +649,8 @@ def environment(request: HttpRequest, name: str) -> Response:
 @router.get("/environments/{name}/audit", response_class=HTMLResponse)
 def environment_audit(request: HttpRequest, name: str) -> Response:
     def work(p: Page) -> Response:
-        env = flow.environment_for(p.session, p.principal, name)
         entries = flow.environment_audit(p.session, p.principal, name)[::-1]  # newest first
-        return p.render("audit.html", env=env, entries=entries)
+        return p.render("audit.html", env_name=name, entries=entries)
 
     return page(request, work)
 
